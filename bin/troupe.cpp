@@ -1,0 +1,57 @@
+// The troupe command line: one binary, subcommands.
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "bin/demo.hpp"
+#include "kernels/platform.hpp"
+
+namespace {
+
+int usage(FILE* out) {
+  std::fprintf(out,
+               "usage: troupe <command> [options]\n"
+               "commands:\n"
+               "  demo [--data FILE] [--threads N]   nearest-neighbour letter recognition\n"
+               "  ops                                list the registered ops and signatures\n"
+               "  help                               this text\n");
+  return out == stderr ? 2 : 0;
+}
+
+int list_ops() {
+  troupe::platform plat;
+  for (const std::string& name : plat.ops().names()) {
+    const troupe::op_def* d = plat.ops().find(name);
+    std::printf("%s\n", d->spec().signature.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage(stderr);
+  std::string cmd = argv[1];
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") return usage(stdout);
+  if (cmd == "ops") return list_ops();
+  if (cmd == "demo") {
+    troupe::cli::demo_options opts;
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--data" && i + 1 < argc) opts.data = argv[++i];
+      else if (a == "--threads" && i + 1 < argc) opts.threads = std::atoi(argv[++i]);
+      else {
+        std::fprintf(stderr, "troupe demo: unknown option '%s'\n", a.c_str());
+        return usage(stderr);
+      }
+    }
+    if (troupe::error e = troupe::cli::run_demo(opts)) {
+      std::fprintf(stderr, "troupe demo: %s\n", e.to_string().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "troupe: unknown command '%s'\n", cmd.c_str());
+  return usage(stderr);
+}

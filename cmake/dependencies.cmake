@@ -1,0 +1,26 @@
+# Third-party dependencies, all from Debian packages (scripts/install-deps).
+find_package(Threads REQUIRED)
+find_package(Eigen3 3.4 CONFIG REQUIRED)          # Eigen3::Eigen
+find_package(CapnProto CONFIG REQUIRED)           # CapnProto::capnp, capnp_generate_cpp()
+find_package(GTest CONFIG REQUIRED)               # GTest::gtest, GTest::gtest_main
+if(TROUPE_BUILD_BENCH)
+  find_package(benchmark CONFIG REQUIRED)         # benchmark::benchmark
+endif()
+
+set(TROUPE_HAVE_CUDA OFF)
+if(TROUPE_ENABLE_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # Explicit architectures: "native" fails on machines without a GPU.
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)            # CUDA::cudart
+    set(TROUPE_HAVE_CUDA ON)
+    message(STATUS "troupe: CUDA enabled (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")
+  else()
+    message(STATUS "troupe: no CUDA compiler found, building without CUDA")
+  endif()
+endif()

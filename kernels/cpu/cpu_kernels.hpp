@@ -1,0 +1,14 @@
+#pragma once
+
+#include "runtime/exec/kernel.hpp"
+
+/// Registration of the CPU kernels, one function per op family (kernels/cpu/*_kernels.cpp).
+namespace troupe {
+void register_core_kernels(kernel_registry& reg);
+void register_math_kernels(kernel_registry& reg);
+void register_nn_kernels(kernel_registry& reg);
+void register_array_kernels(kernel_registry& reg);
+
+/// All of the above.
+void register_cpu_kernels(kernel_registry& reg);
+}  // namespace troupe

@@ -1,0 +1,195 @@
+#include "runtime/exec/session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "kernels/platform.hpp"
+#include "runtime/ops/core_ops.hpp"
+#include "runtime/ops/math_ops.hpp"
+
+namespace troupe {
+namespace {
+
+class session_test : public ::testing::Test {
+ protected:
+  platform plat;
+  graph g{plat.ops()};
+  scope s = scope::root(g);
+
+  static tensor vec(std::vector<float> v) { return tensor::from_vector<float>({int64_t(v.size())}, v); }
+  static std::vector<float> values(const tensor& t) {
+    auto v = t.values<float>();
+    return {v.begin(), v.end()};
+  }
+};
+
+TEST_F(session_test, runs_only_what_the_fetches_need) {
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {3});
+  output y = ops::placeholder(s.with_name("y"), dtype::float32, {3});
+  output a = ops::add(s.with_name("a"), x, x);
+  output b = ops::mul(s.with_name("b"), a, y);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  session sess(g, plat.kernels());
+  // y is not needed for a: no feed for it.
+  auto r = sess.run({{"x", vec({1, 2, 3})}}, {"a"});
+  ASSERT_TRUE(r.has_value()) << r.error_value().to_string();
+  EXPECT_EQ(values((*r)[0]), (std::vector<float>{2, 4, 6}));
+  // b needs y.
+  auto missing = sess.run({{"x", vec({1, 2, 3})}}, {"b"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error_value().code(), errc::invalid_argument);
+  EXPECT_NE(missing.error_value().message().find("placeholder 'y' (float32 [3]) must be fed"),
+            std::string::npos) << missing.error_value().message();
+  // Feeding an intermediate endpoint cuts the graph there: x is not needed.
+  auto cut = sess.run({{"a:0", vec({1, 1, 1})}, {"y", vec({5, 6, 7})}}, {"b:0"});
+  ASSERT_TRUE(cut.has_value()) << cut.error_value().to_string();
+  EXPECT_EQ(values((*cut)[0]), (std::vector<float>{5, 6, 7}));
+  auto report = sess.explain({"a:0", "y"}, {"b:0"});
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->graph_nodes, 4);
+  EXPECT_EQ(report->pruned_nodes, 1);  // only b; a and y come from feeds
+}
+
+TEST_F(session_test, merges_common_subexpressions) {
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {2});
+  output a1 = ops::add(s, x, x);
+  output a2 = ops::add(s, x, x);  // the same computation
+  output m = ops::mul(s.with_name("m"), a1, a2);
+  ASSERT_TRUE(s.ok());
+  session sess(g, plat.kernels());
+  auto report = sess.explain({"x"}, {"m"});
+  ASSERT_TRUE(report.has_value()) << report.error_value().to_string();
+  EXPECT_EQ(report->cse_removed, 1);
+  EXPECT_EQ(report->executed_nodes, 3);  // feed x, one add, mul
+  auto r = sess.run({{"x", vec({1, 3})}}, {"m"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(values((*r)[0]), (std::vector<float>{4, 36}));
+  session plain(g, plat.kernels(), {.optimize = false});
+  EXPECT_EQ(plain.explain({"x"}, {"m"})->cse_removed, 0);
+  EXPECT_EQ(values((*plain.run({{"x", vec({1, 3})}}, {"m"}))[0]), (std::vector<float>{4, 36}));
+}
+
+TEST_F(session_test, folds_constants_and_drops_dead_nodes) {
+  output c1 = ops::constant(s, tensor_shape{2}, std::vector<float>{1, 2});
+  output c2 = ops::constant(s, tensor_shape{2}, std::vector<float>{10, 20});
+  output k = ops::mul(s, ops::add(s, c1, c2), c2);  // all constant: folded
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {2});
+  output y = ops::add(s.with_name("y"), x, k);
+  ASSERT_TRUE(s.ok());
+  session sess(g, plat.kernels());
+  auto report = sess.explain({"x"}, {"y"});
+  ASSERT_TRUE(report.has_value()) << report.error_value().to_string();
+  EXPECT_EQ(report->pruned_nodes, 5);
+  EXPECT_EQ(report->folded, 2);        // add and mul
+  // c1, c2 and the constant the folded add became (the folded mul consumed it).
+  EXPECT_EQ(report->dead_removed, 3);
+  EXPECT_EQ(report->executed_nodes, 3);  // feed, folded constant, y
+  auto r = sess.run({{"x", vec({0.5f, 0.25f})}}, {"y"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(values((*r)[0]), (std::vector<float>{110.5f, 440.25f}));
+}
+
+TEST_F(session_test, caches_one_executable_per_signature) {
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {-1});
+  output a = ops::add(s.with_name("a"), x, x);
+  output b = ops::mul(s.with_name("b"), x, x);
+  session sess(g, plat.kernels());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sess.run({{"x", vec({1, 2})}}, {"a"}).has_value());
+  EXPECT_EQ(sess.cached_executables(), 1u);
+  ASSERT_TRUE(sess.run({{"x", vec({1, 2, 3})}}, {"a", "b"}).has_value());
+  EXPECT_EQ(sess.cached_executables(), 2u);
+}
+
+TEST_F(session_test, bad_requests_get_clear_errors) {
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {-1, 2});
+  ops::add(s.with_name("a"), x, x);
+  ASSERT_TRUE(s.ok());
+  session sess(g, plat.kernels());
+  tensor ok(dtype::float32, {3, 2});
+  auto unknown = sess.run({{"x", ok}}, {"nope:0"});
+  EXPECT_EQ(unknown.error_value().code(), errc::not_found);
+  EXPECT_NE(unknown.error_value().message().find("no node named 'nope'"), std::string::npos);
+  auto wrong_type = sess.run({{"x", tensor(dtype::float64, {3, 2})}}, {"a"});
+  EXPECT_NE(wrong_type.error_value().message().find("feed 'x' must be float32, got float64"),
+            std::string::npos) << wrong_type.error_value().message();
+  auto wrong_shape = sess.run({{"x", tensor(dtype::float32, {3, 3})}}, {"a"});
+  EXPECT_NE(wrong_shape.error_value().message().find("feed 'x' must have shape [?,2], got [3,3]"),
+            std::string::npos) << wrong_shape.error_value().message();
+  auto twice = sess.run({{"x", ok}, {"x:0", ok}}, {"a"});
+  EXPECT_NE(twice.error_value().message().find("fed twice"), std::string::npos);
+  auto nothing = sess.run({{"x", ok}}, {});
+  EXPECT_EQ(nothing.error_value().code(), errc::invalid_argument);
+  auto invalid = sess.run({{"x", tensor()}}, {"a"});
+  EXPECT_NE(invalid.error_value().message().find("is invalid"), std::string::npos);
+  // Still usable.
+  EXPECT_TRUE(sess.run({{"x", ok}}, {"a"}).has_value());
+}
+
+TEST_F(session_test, a_failing_node_is_named_and_the_session_stays_usable) {
+  output n = ops::placeholder(s.with_name("n"), dtype::int32, {2});
+  output d = ops::placeholder(s.with_name("d"), dtype::int32, {2});
+  output q = ops::div(s.with_name("ratio"), n, d);
+  output r = ops::add(s.with_name("after"), q, q);
+  ASSERT_TRUE(s.ok());
+  for (int threads : {1, 2}) {
+    session sess(g, plat.kernels(), {.num_threads = threads});
+    auto bad = sess.run({{"n", tensor::from_vector<int32_t>({2}, {4, 6})},
+                         {"d", tensor::from_vector<int32_t>({2}, {2, 0})}},
+                        {"after"});
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_NE(bad.error_value().message().find("node 'ratio' (div)"), std::string::npos)
+        << bad.error_value().message();
+    auto good = sess.run({{"n", tensor::from_vector<int32_t>({2}, {4, 6})},
+                          {"d", tensor::from_vector<int32_t>({2}, {2, 3})}},
+                         {"after"});
+    ASSERT_TRUE(good.has_value()) << good.error_value().to_string();
+    EXPECT_EQ((*good)[0].data<int32_t>()[1], 4);
+  }
+}
+
+TEST_F(session_test, targets_run_their_control_dependencies) {
+  output n = ops::placeholder(s.with_name("n"), dtype::int32, {});
+  output zero = ops::constant(s, int32_t(0));
+  output q = ops::div(s.with_name("check"), n, zero);  // fails whenever it runs
+  operation group = ops::no_op(s.with_name("group").with_control_deps({q}));
+  output v = ops::identity(s.with_name("v"), n);
+  ASSERT_TRUE(s.ok());
+  session sess(g, plat.kernels());
+  auto fetch_only = sess.run({{"n", tensor::scalar<int32_t>(3)}}, {"v"});
+  ASSERT_TRUE(fetch_only.has_value());  // the failing node is not needed
+  auto with_target = sess.run({{"n", tensor::scalar<int32_t>(3)}}, {"v"}, {"group"});
+  ASSERT_FALSE(with_target.has_value());
+  EXPECT_NE(with_target.error_value().message().find("node 'check' (div)"), std::string::npos);
+  (void)group;
+}
+
+TEST_F(session_test, long_chains_wide_fan_outs_and_concurrent_runs) {
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {-1});
+  output chain = x;
+  for (int i = 0; i < 300; ++i) chain = ops::add(s, chain, x);
+  std::vector<output> fan;
+  for (int i = 0; i < 200; ++i) fan.push_back(ops::mul(s, x, ops::constant(s, float(i))));
+  output total = fan[0];
+  for (size_t i = 1; i < fan.size(); ++i) total = ops::add(s, total, fan[i]);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  session sess(g, plat.kernels(), {.num_threads = 2});
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        float v = float(t + 1);
+        auto r = sess.run({{"x", tensor::from_vector<float>({4096}, std::vector<float>(4096, v))}},
+                          {chain.name(), total.name()});
+        if (!r || (*r)[0].data<float>()[4095] != 301 * v || (*r)[1].data<float>()[7] != 19900 * v)
+          ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
+}  // namespace troupe
