@@ -52,16 +52,9 @@ void register_core_kernels(kernel_registry& reg) {
 
 void register_cpu_kernels(kernel_registry& reg) {
   register_core_kernels(reg);
-  // TODO(soon): temporary guards while the op families land.
-#if __has_include("runtime/ops/math_ops.hpp")
   register_math_kernels(reg);
-#endif
-#if __has_include("runtime/ops/nn_ops.hpp")
   register_nn_kernels(reg);
-#endif
-#if __has_include("runtime/ops/array_ops.hpp")
   register_array_kernels(reg);
-#endif
 }
 
 }  // namespace troupe

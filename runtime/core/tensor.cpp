@@ -1,47 +1,18 @@
 #include "runtime/core/tensor.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <new>
 #include <sstream>
 
 namespace troupe {
 
-std::string_view dtype_name(dtype t) {
-  switch (t) {
-    case dtype::float32: return "float32";
-    case dtype::float64: return "float64";
-    case dtype::int32: return "int32";
-    case dtype::int64: return "int64";
-    case dtype::boolean: return "bool";
-    case dtype::string: return "string";
-    case dtype::invalid: break;
-  }
-  return "invalid";
-}
-
-expected<dtype> parse_dtype(std::string_view name) {
-  for (dtype t : all_dtypes)
-    if (dtype_name(t) == name) return t;
-  if (name == "boolean") return dtype::boolean;
-  return make_error(errc::invalid_argument, "unknown dtype '", name,
-                    "': expected float32, float64, int32, int64, bool or string");
-}
-
-size_t dtype_size(dtype t) {
-  switch (t) {
-    case dtype::float32: return 4;
-    case dtype::float64: return 8;
-    case dtype::int32: return 4;
-    case dtype::int64: return 8;
-    case dtype::boolean: return 1;
-    case dtype::string: return sizeof(std::string);
-    case dtype::invalid: break;
-  }
-  return 0;
-}
-
 expected<tensor> tensor::allocate(troupe::dtype t, const tensor_shape& s) {
   TROUPE_REQUIRE(t != troupe::dtype::invalid, "tensor: cannot allocate dtype invalid");
   int64_t n = s.num_elements();
+  if (n > 0 && size_t(n) > std::numeric_limits<size_t>::max() / 2 / dtype_size(t))
+    return make_error(errc::resource_exhausted, "tensor: ", dtype_name(t), " ", s.to_string(),
+                      " is too large to allocate");
   buffer* b = t == troupe::dtype::string ? buffer::allocate(0, n)
                                          : buffer::allocate(size_t(n) * dtype_size(t));
   if (b == nullptr)

@@ -65,6 +65,12 @@ TEST(tensor, shapes_validate_user_input) {
   auto t = tensor::allocate(dtype::float64, tensor_shape{int64_t(1) << 40, 1 << 20});
   ASSERT_FALSE(t.has_value());  // 8 EiB: out of memory, not a crash
   EXPECT_EQ(t.error_value().code(), errc::resource_exhausted);
+  // Element counts whose byte size overflows size_t are refused before allocating.
+  for (dtype big : {dtype::string, dtype::float64}) {
+    auto huge_t = tensor::allocate(big, tensor_shape{int64_t(1) << 61});
+    ASSERT_FALSE(huge_t.has_value()) << dtype_name(big);
+    EXPECT_NE(huge_t.error_value().message().find("too large"), std::string::npos);
+  }
   partial_shape p{-1, 3};
   EXPECT_TRUE(p.is_compatible_with({7, 3}));
   EXPECT_FALSE(p.is_compatible_with({7, 4}));

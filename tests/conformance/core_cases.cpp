@@ -61,9 +61,4 @@ void add_core_cases(std::vector<op_case>& cases) {
   });
 }
 
-// TODO(soon): weak stand-ins while the op families land; removed at integration.
-__attribute__((weak)) void add_math_cases(std::vector<op_case>&) {}
-__attribute__((weak)) void add_nn_cases(std::vector<op_case>&) {}
-__attribute__((weak)) void add_array_cases(std::vector<op_case>&) {}
-
 }  // namespace troupe::conformance

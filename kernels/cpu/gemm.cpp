@@ -1,0 +1,469 @@
+#include "kernels/cpu/gemm.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+
+// GCC 12 warns about the _mm512_undefined_*() idiom inside <immintrin.h> once Eigen's
+// GEMM kernels inline it: a false positive in a system header.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+// Note [CPU GEMM]
+// gemm() splits C into at most dev.num_threads() rectangular blocks (see partition()) and
+// runs one block per parallel_for index; every block is an independent serial product, so
+// there is no synchronization besides parallel_for's own join, and results do not depend
+// on how parallel_for schedules the indices.
+//
+// float on AVX-512 uses a packed kernel with the GotoBLAS/BLIS loop structure, transposed
+// for row-major C (we vectorize along n, where C's rows are contiguous):
+//
+//   for ic in rows, step kMc:                      block of op(A) rows
+//     for pc in 0..k, step kKc:
+//       pack A~ = op(A)[ic.., pc..]  (kMc x kKc)     in panels of kMr rows, k-major
+//       for jc in cols, step kNc:
+//         pack B~ = op(B)[pc.., jc..] (kKc x kNc)   in panels of kNr cols, k-major; in L2
+//         for ir in A~ panels:                     one A~ panel (kMr x kc) stays in L1
+//           for jr in B~ panels:                   B~ panels stream from L2
+//             micro_kernel: C[kMr x kNr] (+)= A~panel * B~panel, in 2*kMr zmm registers
+//
+// Edge panels are zero-padded when packed, so the micro-kernel always runs a full
+// kMr x kNr product and only its stores are masked. Packing makes any transpose and any
+// leading dimension look the same to the micro-kernel. The packed buffers are per thread
+// and kept between calls (thread_local), so steady-state calls do not allocate.
+// Everything else (double, small or skinny products, builds without AVX-512) goes through
+// Eigen's GEMM, one call per block.
+
+namespace troupe::cpu {
+namespace {
+
+/// A block of C: rows [r0, r1), columns [c0, c1).
+struct block {
+  int64_t r0, r1, c0, c1;
+};
+
+/// Splits [0, size) into `parts` ranges whose boundaries are multiples of `unit` (except
+/// the end) and returns the bounds of range `i`.
+std::pair<int64_t, int64_t> split(int64_t size, int64_t unit, int64_t parts, int64_t i) {
+  int64_t units = (size + unit - 1) / unit;
+  int64_t b = std::min(size, units * i / parts * unit);
+  int64_t e = std::min(size, units * (i + 1) / parts * unit);
+  return {b, e};
+}
+
+/// The blocks of C that gemm() computes independently: a tm x tn grid, tm * tn = parts,
+/// chosen so that blocks are as square as possible (each block packs its own rows of A
+/// and columns of B, so square blocks duplicate the least packing).
+struct partition {
+  int64_t tm = 1, tn = 1;
+  int64_t row_unit = 1, col_unit = 1;
+
+  partition(int64_t m, int64_t n, int64_t parts, int64_t row_unit_, int64_t col_unit_)
+      : row_unit(row_unit_), col_unit(col_unit_) {
+    double best = std::numeric_limits<double>::max();
+    for (int64_t t = 1; t <= parts; ++t) {
+      if (parts % t != 0) continue;
+      int64_t u = parts / t;
+      if (t > (m + row_unit - 1) / row_unit || u > (n + col_unit - 1) / col_unit) continue;
+      double bm = double(m) / double(t), bn = double(n) / double(u);
+      double cost = bm > bn ? bm / bn : bn / bm;
+      if (cost < best) best = cost, tm = t, tn = u;
+    }
+  }
+  int64_t size() const { return tm * tn; }
+  block at(int64_t m, int64_t n, int64_t i) const {
+    auto [r0, r1] = split(m, row_unit, tm, i / tn);
+    auto [c0, c1] = split(n, col_unit, tn, i % tn);
+    return {r0, r1, c0, c1};
+  }
+};
+
+/// How many blocks to split an m x n x k product into on a device of `threads` threads:
+/// one per thread, but none smaller than 2^20 multiply-adds (~10 us on one core), so that
+/// waking a pool thread (a few us) is worth it.
+int64_t parts_for(int64_t m, int64_t n, int64_t k, int threads) {
+  constexpr double min_work = double(1 << 20);
+  double work = double(m) * double(n) * double(k);
+  int64_t parts = int64_t(std::min(double(threads), std::max(1.0, work / min_work)));
+  return std::max<int64_t>(1, parts);
+}
+
+template <class T>
+using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using const_map = Eigen::Map<const row_major<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using mut_map = Eigen::Map<row_major<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+/// The arguments of one gemm() call.
+template <class T>
+struct gemm_args {
+  bool ta, tb;
+  int64_t m, n, k;
+  const T* a;
+  int64_t lda;
+  const T* b;
+  int64_t ldb;
+  T* c;
+  int64_t ldc;
+};
+
+/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with Eigen.
+template <class T>
+void eigen_block(const gemm_args<T>& g, const block& blk) {
+  const int64_t rows = blk.r1 - blk.r0, cols = blk.c1 - blk.c0, k = g.k;
+  mut_map<T> c(g.c + blk.r0 * g.ldc + blk.c0, rows, cols, Eigen::OuterStride<>(g.ldc));
+  // op(A) rows [r0, r1): A's rows, or A^T's rows = A's columns.
+  const T* a = g.ta ? g.a + blk.r0 : g.a + blk.r0 * g.lda;
+  const T* b = g.tb ? g.b + blk.c0 * g.ldb : g.b + blk.c0;
+  if (!g.ta) {
+    const_map<T> am(a, rows, k, Eigen::OuterStride<>(g.lda));
+    if (!g.tb) {
+      c.noalias() = am * const_map<T>(b, k, cols, Eigen::OuterStride<>(g.ldb));
+    } else {
+      c.noalias() = am * const_map<T>(b, cols, k, Eigen::OuterStride<>(g.ldb)).transpose();
+    }
+  } else {
+    const_map<T> am(a, k, rows, Eigen::OuterStride<>(g.lda));
+    if (!g.tb) {
+      c.noalias() = am.transpose() * const_map<T>(b, k, cols, Eigen::OuterStride<>(g.ldb));
+    } else {
+      c.noalias() =
+          am.transpose() * const_map<T>(b, cols, k, Eigen::OuterStride<>(g.ldb)).transpose();
+    }
+  }
+}
+
+/// Runs `fn(block)` for every block of `p`, in parallel on the device.
+template <class Fn>
+void run_blocks(cpu_device& dev, const partition& p, int64_t m, int64_t n, int64_t k,
+                const Fn& fn) {
+  if (p.size() == 1) {
+    fn(p.at(m, n, 0));
+    return;
+  }
+  // Cost per block in cycles, assuming ~16 multiply-adds per cycle; saturated.
+  double cycles = double(m) * double(n) * double(k) / double(p.size()) / 16.0;
+  int64_t cost = int64_t(std::min(cycles, double(std::numeric_limits<int32_t>::max())));
+  dev.parallel_for(p.size(), std::max<int64_t>(cost, 1), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(p.at(m, n, i));
+  });
+}
+
+template <class T>
+void eigen_gemm(cpu_device& dev, const gemm_args<T>& g) {
+  partition p(g.m, g.n, parts_for(g.m, g.n, g.k, dev.num_threads()), 8, 16);
+  run_blocks(dev, p, g.m, g.n, g.k, [&](const block& blk) { eigen_block(g, blk); });
+}
+
+#if defined(__AVX512F__)
+
+// Register block of the micro-kernel: kMr rows x kNv zmm vectors (16 floats each) of C,
+// 28 accumulators + 2 for the B~ row; the A~ values are broadcast from memory.
+constexpr int kMr = 14;
+constexpr int kNv = 2;
+constexpr int kNr = 16 * kNv;
+// Cache blocks: an A~ panel (kMr x kKc, 14 KiB) stays in L1; B~ (kKc x kNc, 512 KiB) in
+// L2; A~ (up to kMc x kKc, 4 MiB) in L3. kMc is large so that B is packed only once for
+// most products (B~ is packed again for every block of kMc rows).
+constexpr int64_t kKc = 256;
+constexpr int64_t kNc = 512;
+constexpr int64_t kMc = kMr * 288;
+
+/// A float buffer aligned for AVX-512 that only grows.
+class scratch {
+ public:
+  float* get(int64_t size) {
+    if (size > size_) {
+      data_.reset(new (std::align_val_t(64)) float[size_t(size)]);
+      size_ = size;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct aligned_delete {
+    void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<float[], aligned_delete> data_;
+  int64_t size_ = 0;
+};
+
+/// Per-thread packing buffers, kept between calls so that steady-state calls do not
+/// allocate (the pool threads live as long as their device).
+struct pack_buffers {
+  scratch a, b;
+};
+
+pack_buffers& thread_buffers() {
+  thread_local pack_buffers buffers;
+  return buffers;
+}
+
+int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+inline __mmask16 low_mask(int64_t count) {
+  return count >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(count, 0)) - 1);
+}
+
+/// Transposes 16 vectors: on return r[c] holds what was column c, r[c][i] = old r[i][c].
+/// Four rounds of in-register shuffles (unpack pairs, unpack quads, swap 128-bit lanes
+/// twice), 64 shuffles for 256 floats.
+__attribute__((always_inline)) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // s[4g + j], 128-bit lane L: column 4L + j of rows 4g .. 4g+3.
+  __m512 s[16];
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+    s[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    s[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    s[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    s[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Lane shuffles: 0x88 takes lanes (0, 2) of each operand, 0xdd lanes (1, 3).
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0x88);   // cols j, 8+j
+    const __m512 u1 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0xdd);   // cols 4+j, 12+j
+    const __m512 u2 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0x88);
+    const __m512 u3 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0xdd);
+    r[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
+  }
+}
+
+/// Transposes a rows x cols block (both <= 16) of src, row stride ld, into dst:
+/// dst[c * dst_stride + i] = src[i * ld + c] for c < cols and the lanes of `store`;
+/// lanes i >= rows are written as zero.
+inline void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols,
+                            float* dst, int64_t dst_stride, __mmask16 store) {
+  __m512 r[16];
+  const __mmask16 load = low_mask(cols);
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld) : _mm512_setzero_ps();
+  }
+  transpose16(r);
+  if (cols == 16) {
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
+  } else {
+    for (int c = 0; c < cols; ++c) _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
+  }
+}
+
+/// Packs op(A)[r0 .. r0+mc, p0 .. p0+kc] into panels of kMr rows: dst[q][p][i] =
+/// op(A)[r0 + q*kMr + i, p0 + p], rows past mc zero.
+void pack_a(const gemm_args<float>& g, int64_t r0, int64_t mc, int64_t p0, int64_t kc,
+            float* dst) {
+  constexpr __mmask16 panel_mask = (1u << kMr) - 1;
+  for (int64_t q = 0; q < mc; q += kMr, dst += kMr * kc) {
+    const int64_t mr = std::min<int64_t>(kMr, mc - q);
+    if (g.ta) {
+      // op(A)[i, p] = A[p, i]: each k step is a contiguous run of mr floats.
+      const __mmask16 mask = low_mask(mr);
+      const float* src = g.a + p0 * g.lda + r0 + q;
+      for (int64_t p = 0; p < kc; ++p) {
+        _mm512_mask_storeu_ps(dst + p * kMr, panel_mask,
+                              _mm512_maskz_loadu_ps(mask, src + p * g.lda));
+      }
+    } else {
+      // mr rows, contiguous in p: transpose 16 columns at a time.
+      const float* src = g.a + (r0 + q) * g.lda + p0;
+      for (int64_t p = 0; p < kc; p += 16) {
+        transpose_block(src + p, g.lda, mr, std::min<int64_t>(16, kc - p), dst + p * kMr, kMr,
+                        panel_mask);
+      }
+    }
+  }
+}
+
+/// Packs op(B)[p0 .. p0+kc, c0 .. c0+nc] into panels of kNr columns: dst[q][p][j] =
+/// op(B)[p0 + p, c0 + q*kNr + j], columns past nc zero.
+void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64_t nc,
+            float* dst) {
+  for (int64_t q = 0; q < nc; q += kNr, dst += kNr * kc) {
+    const int64_t nr = std::min<int64_t>(kNr, nc - q);
+    if (!g.tb) {
+      const float* src = g.b + p0 * g.ldb + c0 + q;
+      if (nr == kNr) {
+        for (int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 4
+          for (int v = 0; v < kNv; ++v) {
+            _mm512_store_ps(dst + p * kNr + 16 * v, _mm512_loadu_ps(src + p * g.ldb + 16 * v));
+          }
+        }
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int v = 0; v < kNv; ++v) {
+            _mm512_store_ps(dst + p * kNr + 16 * v,
+                            _mm512_maskz_loadu_ps(low_mask(nr - 16 * v), src + p * g.ldb + 16 * v));
+          }
+        }
+      }
+    } else {
+      // op(B)[p, j] = B[j, p]: nr rows of B, contiguous in p; transpose 16 x 16 blocks.
+      for (int v = 0; v < kNv; ++v) {
+        const int64_t rows = std::clamp<int64_t>(nr - 16 * v, 0, 16);
+        const float* src = g.b + (c0 + q + 16 * v) * g.ldb + p0;
+        for (int64_t p = 0; p < kc; p += 16) {
+          transpose_block(src + p, g.ldb, rows, std::min<int64_t>(16, kc - p),
+                          dst + p * kNr + 16 * v, kNr, 0xffff);
+        }
+      }
+    }
+  }
+}
+
+/// C[0..mr, 0..nr] (+)= A~panel * B~panel over kc steps; `accumulate` adds to C.
+/// `c_next` is the tile of the next call, of `next_mr` rows: its rows are far apart in
+/// memory, so they are fetched now, to be in cache when that call stores.
+__attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                                        const float* __restrict bp, float* c,
+                                                        int64_t ldc, int64_t mr, int64_t nr,
+                                                        bool accumulate, const float* c_next,
+                                                        int64_t next_mr) {
+#pragma GCC unroll 32
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= next_mr) break;
+    // The row's last column may lie past the end of C: address arithmetic, not pointers.
+    const uintptr_t row = reinterpret_cast<uintptr_t>(c_next + i * ldc);
+    _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + (kNr - 1) * sizeof(float)), _MM_HINT_T0);
+  }
+  __m512 acc[kMr][kNv];
+#pragma GCC unroll 32
+  for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512 bv[kNv];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) bv[v] = _mm512_load_ps(bp + 16 * v);
+#pragma GCC unroll 32
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 av = _mm512_set1_ps(ap[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (mr == kMr && nr == kNr) {
+#pragma GCC unroll 32
+    for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) {
+        float* cp = c + i * ldc + 16 * v;
+        __m512 r = accumulate ? _mm512_add_ps(acc[i][v], _mm512_loadu_ps(cp)) : acc[i][v];
+        _mm512_storeu_ps(cp, r);
+      }
+    }
+  } else {
+#pragma GCC unroll 32
+    for (int i = 0; i < kMr; ++i) {
+      if (i >= mr) break;
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) {
+        const __mmask16 mask = low_mask(nr - 16 * v);
+        float* cp = c + i * ldc + 16 * v;
+        __m512 r = accumulate ? _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask, cp))
+                              : acc[i][v];
+        _mm512_mask_storeu_ps(cp, mask, r);
+      }
+    }
+  }
+}
+
+/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with the packed kernel (k > 0).
+void packed_block(const gemm_args<float>& g, const block& blk) {
+  pack_buffers& buf = thread_buffers();
+  const int64_t kc_max = std::min(kKc, g.k);
+  float* const at = buf.a.get(round_up(std::min(kMc, blk.r1 - blk.r0), kMr) * kc_max);
+  float* const bt = buf.b.get(round_up(std::min(kNc, blk.c1 - blk.c0), kNr) * kc_max);
+  for (int64_t ic = blk.r0; ic < blk.r1; ic += kMc) {
+    const int64_t mc = std::min(kMc, blk.r1 - ic);
+    for (int64_t pc = 0; pc < g.k; pc += kKc) {
+      const int64_t kc = std::min(kKc, g.k - pc);
+      const bool accumulate = pc > 0;
+      pack_a(g, ic, mc, pc, kc, at);
+      for (int64_t jc = blk.c0; jc < blk.c1; jc += kNc) {
+        const int64_t nc = std::min(kNc, blk.c1 - jc);
+        pack_b(g, pc, kc, jc, nc, bt);
+        for (int64_t ir = 0; ir < mc; ir += kMr) {
+          const float* ap = at + ir * kc;
+          float* crow = g.c + (ic + ir) * g.ldc + jc;
+          const int64_t mr = std::min<int64_t>(kMr, mc - ir);
+          // The tile after the last of this row of tiles starts the next row.
+          const bool last_row = ir + kMr >= mc;
+          const float* next_row = last_row ? crow : crow + kMr * g.ldc;
+          const int64_t next_row_mr = last_row ? mr : std::min<int64_t>(kMr, mc - ir - kMr);
+          for (int64_t jr = 0; jr < nc; jr += kNr) {
+            const bool last = jr + kNr >= nc;
+            micro_kernel(kc, ap, bt + jr * kc, crow + jr, g.ldc, mr,
+                         std::min<int64_t>(kNr, nc - jr), accumulate,
+                         last ? next_row : crow + jr + kNr, last ? next_row_mr : mr);
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Whether the packed kernel beats Eigen: not for products too thin to fill its
+/// kMr x kNr register block (Eigen's GEMV-like paths handle those).
+bool use_packed(int64_t m, int64_t n, int64_t k) { return m >= 8 && n >= 24 && k >= 8; }
+
+#endif  // __AVX512F__
+
+template <class T>
+void gemm_impl(cpu_device& dev, const gemm_args<T>& g) {
+  if (g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0) {
+    for (int64_t i = 0; i < g.m; ++i) std::fill_n(g.c + i * g.ldc, g.n, T{0});
+    return;
+  }
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_packed(g.m, g.n, g.k)) {
+      partition p(g.m, g.n, parts_for(g.m, g.n, g.k, dev.num_threads()), kMr, kNr);
+      run_blocks(dev, p, g.m, g.n, g.k, [&](const block& blk) { packed_block(g, blk); });
+      return;
+    }
+  }
+#endif
+  eigen_gemm(dev, g);
+}
+
+}  // namespace
+
+template <class T>
+void gemm(cpu_device& dev, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+          const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
+  gemm_impl<T>(dev, {transpose_a, transpose_b, m, n, k, a, lda, b, ldb, c, ldc});
+}
+
+template void gemm<float>(cpu_device&, bool, bool, int64_t, int64_t, int64_t, const float*,
+                          int64_t, const float*, int64_t, float*, int64_t);
+template void gemm<double>(cpu_device&, bool, bool, int64_t, int64_t, int64_t, const double*,
+                           int64_t, const double*, int64_t, double*, int64_t);
+
+}  // namespace troupe::cpu

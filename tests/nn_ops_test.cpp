@@ -1,0 +1,319 @@
+// Unit tests of the nn op family beyond the conformance table: graph-build errors that
+// name both shapes or dtypes, run-time validation (labels out of range, shapes unknown at
+// build time), and numerical stability at extreme logits.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "kernels/platform.hpp"
+#include "runtime/exec/session.hpp"
+#include "runtime/ops/core_ops.hpp"
+#include "runtime/ops/nn_ops.hpp"
+
+namespace troupe {
+namespace {
+
+// EXPECT_TRUE(contains(text, part)) without gmock.
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\"\n  does not contain \"" << part
+                                       << "\"";
+}
+
+const platform& the_platform() {
+  static const platform p;
+  return p;
+}
+
+class nn_ops_test : public ::testing::Test {
+ protected:
+  graph g{the_platform().ops()};
+  scope s = scope::root(g);
+
+  output ph(dtype t, partial_shape shape = partial_shape::unknown()) {
+    return ops::placeholder(s, t, shape);
+  }
+  // The build error recorded in the scope (it must be one).
+  std::string build_error() const {
+    EXPECT_FALSE(s.ok()) << "expected a graph-build error";
+    EXPECT_EQ(s.status().code(), errc::invalid_argument) << s.status().to_string();
+    return s.status().message();
+  }
+  expected<std::vector<tensor>> run(const std::vector<std::pair<output, tensor>>& feeds,
+                                    const std::vector<output>& fetches) {
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    session sess(g, the_platform().kernels(), {.num_threads = 2});
+    return sess.run(feeds, fetches);
+  }
+  std::vector<tensor> run_ok(const std::vector<std::pair<output, tensor>>& feeds,
+                             const std::vector<output>& fetches) {
+    auto r = run(feeds, fetches);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error_value().to_string());
+    return r ? *r : std::vector<tensor>{};
+  }
+};
+
+template <class T>
+tensor vec(const tensor_shape& shape, std::vector<T> values) {
+  return tensor::from_vector<T>(shape, values);
+}
+
+// ---- build-time errors ------------------------------------------------------------------
+
+TEST_F(nn_ops_test, matmul_inner_dimension_mismatch_names_both_shapes) {
+  auto a = ph(dtype::float32, {2, 3});
+  auto b = ph(dtype::float32, {4, 5});
+  EXPECT_FALSE(ops::matmul(s.with_name("mm"), a, b).valid());
+  std::string msg = build_error();
+  EXPECT_TRUE(contains(msg, "node 'mm' (matmul)"));
+  EXPECT_TRUE(contains(msg, "inner dimensions differ: a is [2,3], b is [4,5]"));
+}
+
+TEST_F(nn_ops_test, matmul_transposed_mismatch_says_transposed) {
+  auto a = ph(dtype::float64, {2, 3});
+  auto b = ph(dtype::float64, {2, 5});
+  ops::matmul(s, a, b, /*transpose_a=*/false, /*transpose_b=*/true);
+  std::string msg = build_error();
+  EXPECT_TRUE(contains(msg, "a is [2,3], b is [2,5] (transposed)"));
+  EXPECT_TRUE(contains(msg, "op(a) has 3 columns but op(b) has 5 rows"));
+}
+
+TEST_F(nn_ops_test, matmul_dtype_mismatch_names_both_dtypes) {
+  auto a = ph(dtype::float32, {2, 3});
+  auto b = ph(dtype::float64, {3, 4});
+  ops::matmul(s, a, b);
+  std::string msg = build_error();
+  EXPECT_TRUE(contains(msg, "float32"));
+  EXPECT_TRUE(contains(msg, "float64"));
+}
+
+TEST_F(nn_ops_test, matmul_rejects_integer_types) {
+  ops::matmul(s, ph(dtype::int32, {2, 2}), ph(dtype::int32, {2, 2}));
+  EXPECT_TRUE(contains(build_error(), "int32"));
+}
+
+TEST_F(nn_ops_test, matmul_rank_error_names_shape) {
+  ops::matmul(s, ph(dtype::float32, {2, 3, 4}), ph(dtype::float32, {4, 5}));
+  EXPECT_TRUE(contains(build_error(), "a must be a matrix (rank 2), got shape [2,3,4]"));
+}
+
+TEST_F(nn_ops_test, matmul_infers_what_it_can_from_partial_shapes) {
+  auto y1 = ops::matmul(s, ph(dtype::float32, {-1, 3}), ph(dtype::float32, {3, 7}));
+  auto y2 = ops::matmul(s, ph(dtype::float32, {4, 3}), ph(dtype::float32), true, false);
+  auto y3 = ops::matmul(s, ph(dtype::float32, {5, 3}), ph(dtype::float32, {2, 5}), true, true);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(y1.shape(), (partial_shape{-1, 7}));
+  EXPECT_EQ(y2.shape(), (partial_shape{3, -1}));
+  EXPECT_EQ(y3.shape(), (partial_shape{3, 2}));
+}
+
+TEST_F(nn_ops_test, bias_add_mismatch_names_both_shapes) {
+  ops::bias_add(s, ph(dtype::float32, {2, 3}), ph(dtype::float32, {4}));
+  EXPECT_TRUE(contains(build_error(), "value is [2,3], bias is [4]"));
+}
+
+TEST_F(nn_ops_test, bias_add_refines_unknown_channel_dimension) {
+  auto y = ops::bias_add(s, ph(dtype::float32, {-1, -1}), ph(dtype::float32, {6}));
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(y.shape(), (partial_shape{-1, 6}));
+}
+
+TEST_F(nn_ops_test, softmax_of_a_scalar_is_an_error) {
+  ops::softmax(s, ph(dtype::float32, partial_shape(tensor_shape{})));
+  EXPECT_TRUE(contains(build_error(), "rank >= 1"));
+}
+
+TEST_F(nn_ops_test, softmax_cross_entropy_mismatch_names_both_shapes) {
+  ops::softmax_cross_entropy_with_logits(s, ph(dtype::float32, {2, 3}),
+                                         ph(dtype::float32, {2, 4}));
+  EXPECT_TRUE(contains(build_error(), "logits is [2,3], labels is [2,4]"));
+}
+
+TEST_F(nn_ops_test, softmax_cross_entropy_output_shapes) {
+  auto r = ops::softmax_cross_entropy_with_logits(s, ph(dtype::float64, {-1, 3}),
+                                                  ph(dtype::float64, {8, -1}));
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(r.loss.shape(), (partial_shape{8}));
+  EXPECT_EQ(r.backprop.shape(), (partial_shape{8, 3}));
+}
+
+TEST_F(nn_ops_test, sparse_cross_entropy_batch_mismatch_names_both_shapes) {
+  ops::sparse_softmax_cross_entropy_with_logits(s, ph(dtype::float32, {2, 3}),
+                                                ph(dtype::int32, {4}));
+  EXPECT_TRUE(contains(build_error(), "logits is [2,3], labels is [4]"));
+}
+
+TEST_F(nn_ops_test, sparse_cross_entropy_rejects_float_labels) {
+  ops::sparse_softmax_cross_entropy_with_logits(s, ph(dtype::float32, {2, 3}),
+                                                ph(dtype::float32, {2}));
+  EXPECT_TRUE(contains(build_error(), "float32"));
+}
+
+TEST_F(nn_ops_test, sigmoid_cross_entropy_and_mse_require_equal_shapes) {
+  ops::sigmoid_cross_entropy_with_logits(s, ph(dtype::float32, {2, 3}),
+                                         ph(dtype::float32, {3, 2}));
+  EXPECT_TRUE(contains(build_error(), "logits is [2,3], labels is [3,2]"));
+}
+
+TEST_F(nn_ops_test, mean_squared_error_requires_equal_shapes) {
+  ops::mean_squared_error(s, ph(dtype::float32, {6}), ph(dtype::float32, {2, 3}));
+  EXPECT_TRUE(contains(build_error(), "predictions is [6], labels is [2,3]"));
+}
+
+// ---- run-time validation ----------------------------------------------------------------
+
+TEST_F(nn_ops_test, matmul_runtime_mismatch_names_both_shapes) {
+  auto a = ph(dtype::float32);
+  auto b = ph(dtype::float32);
+  auto y = ops::matmul(s, a, b);
+  auto r = run({{a, tensor(dtype::float32, {2, 3})}, {b, tensor(dtype::float32, {4, 5})}}, {y});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error_value().code(), errc::invalid_argument);
+  EXPECT_TRUE(contains(r.error_value().message(), "a is [2,3], b is [4,5]"));
+}
+
+TEST_F(nn_ops_test, matmul_with_empty_inner_dimension_gives_zeros) {
+  auto a = ph(dtype::float32);
+  auto b = ph(dtype::float32);
+  auto y = ops::matmul(s, a, b);
+  auto out = run_ok({{a, tensor(dtype::float32, {2, 0})}, {b, tensor(dtype::float32, {0, 3})}},
+                    {y});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].identical(tensor(dtype::float32, {2, 3})));
+}
+
+class sparse_labels_test : public nn_ops_test {
+ protected:
+  template <class L>
+  void expect_out_of_range(L bad_label, int64_t row) {
+    auto logits = ph(dtype::float32, {3, 4});
+    auto labels = ph(dtype_v<L>, {3});
+    auto r = ops::sparse_softmax_cross_entropy_with_logits(s, logits, labels);
+    std::vector<L> lab = {0, 3, 1};
+    lab[size_t(row)] = bad_label;
+    auto out = run({{logits, tensor(dtype::float32, {3, 4})}, {labels, vec<L>({3}, lab)}},
+                   {r.loss, r.backprop});
+    ASSERT_FALSE(out.has_value());
+    EXPECT_EQ(out.error_value().code(), errc::invalid_argument);
+    const std::string& msg = out.error_value().message();
+    EXPECT_TRUE(contains(msg, str_cat("label ", int64_t(bad_label), " at row ", row)));
+    EXPECT_TRUE(contains(msg, "expected 0 <= label < 4"));
+    EXPECT_TRUE(contains(msg, "sparse_softmax_cross_entropy_with_logits"));
+  }
+};
+
+TEST_F(sparse_labels_test, label_equal_to_num_classes_int32) { expect_out_of_range<int32_t>(4, 1); }
+TEST_F(sparse_labels_test, negative_label_int32) { expect_out_of_range<int32_t>(-1, 0); }
+TEST_F(sparse_labels_test, huge_label_int64) {
+  expect_out_of_range<int64_t>(int64_t(1) << 40, 2);
+}
+
+// ---- numerical stability ----------------------------------------------------------------
+
+template <class T>
+class nn_stability_test : public nn_ops_test {};
+using float_types = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(nn_stability_test, float_types);
+
+// |got - want| <= tolerance for each element, and every value finite.
+template <class T>
+void expect_values(const tensor& t, const std::vector<double>& want, double tol) {
+  ASSERT_EQ(t.dtype(), dtype_v<T>);
+  ASSERT_EQ(size_t(t.num_elements()), want.size()) << t.debug_string();
+  auto got = t.values<T>();
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(double(got[i]))) << "element " << i << ": " << t.debug_string();
+    EXPECT_NEAR(double(got[i]), want[i], tol) << "element " << i << ": " << t.debug_string();
+  }
+}
+
+TYPED_TEST(nn_stability_test, softmax_and_log_softmax_of_huge_logits) {
+  using T = TypeParam;
+  auto x = this->ph(dtype_v<T>, {3, 3});
+  auto sm = ops::softmax(this->s, x);
+  auto lsm = ops::log_softmax(this->s, x);
+  auto out = this->run_ok({{x, vec<T>({3, 3}, {1000, -1000, 0, 1000, 1000, -1000, -1000, -1000,
+                                               -999})}},
+                          {sm, lsm});
+  ASSERT_EQ(out.size(), 2u);
+  const double e = std::exp(-1.0), z = 1.0 + 2 * e;  // last row: {-1000, -1000, -999}
+  expect_values<T>(out[0], {1, 0, 0, 0.5, 0.5, 0, e / z, e / z, 1 / z}, 1e-6);
+  expect_values<T>(out[1],
+                   {0, -2000, -1000, -std::log(2.0), -std::log(2.0), -2000 - std::log(2.0),
+                    -1 - std::log(z), -1 - std::log(z), -std::log(z)},
+                   1e-4);
+}
+
+TYPED_TEST(nn_stability_test, softmax_cross_entropy_of_huge_logits) {
+  using T = TypeParam;
+  auto x = this->ph(dtype_v<T>, {2, 2});
+  auto z = this->ph(dtype_v<T>, {2, 2});
+  auto r = ops::softmax_cross_entropy_with_logits(this->s, x, z);
+  // Row 0: all mass on the class with logit -1000: loss 2000. Row 1: on the winner: 0.
+  auto out = this->run_ok({{x, vec<T>({2, 2}, {1000, -1000, -1000, 1000})},
+                           {z, vec<T>({2, 2}, {0, 1, 0, 1})}},
+                          {r.loss, r.backprop});
+  ASSERT_EQ(out.size(), 2u);
+  expect_values<T>(out[0], {2000, 0}, 1e-3);
+  expect_values<T>(out[1], {1, -1, 0, 0}, 1e-6);
+}
+
+TYPED_TEST(nn_stability_test, sparse_softmax_cross_entropy_of_huge_logits) {
+  using T = TypeParam;
+  auto x = this->ph(dtype_v<T>, {2, 3});
+  auto labels = this->ph(dtype::int64, {2});
+  auto r = ops::sparse_softmax_cross_entropy_with_logits(this->s, x, labels);
+  auto out = this->run_ok({{x, vec<T>({2, 3}, {1000, -1000, 0, -1000, 1000, 1000})},
+                           {labels, vec<int64_t>({2}, {1, 2})}},
+                          {r.loss, r.backprop});
+  ASSERT_EQ(out.size(), 2u);
+  expect_values<T>(out[0], {2000, std::log(2.0)}, 1e-3);
+  expect_values<T>(out[1], {1, -1, 0, 0, 0.5, -0.5}, 1e-6);
+}
+
+TYPED_TEST(nn_stability_test, sigmoid_and_sigmoid_cross_entropy_of_huge_logits) {
+  using T = TypeParam;
+  auto x = this->ph(dtype_v<T>, {4});
+  auto z = this->ph(dtype_v<T>, {4});
+  auto sig = ops::sigmoid(this->s, x);
+  auto loss = ops::sigmoid_cross_entropy_with_logits(this->s, x, z);
+  auto out = this->run_ok({{x, vec<T>({4}, {-1000, -1000, 1000, 1000})},
+                           {z, vec<T>({4}, {0, 1, 0, 1})}},
+                          {sig, loss});
+  ASSERT_EQ(out.size(), 2u);
+  expect_values<T>(out[0], {0, 0, 1, 1}, 0);
+  expect_values<T>(out[1], {0, 1000, 1000, 0}, 1e-3);
+}
+
+TYPED_TEST(nn_stability_test, tanh_saturates) {
+  using T = TypeParam;
+  auto x = this->ph(dtype_v<T>, {2});
+  auto out = this->run_ok({{x, vec<T>({2}, {-1000, 1000})}}, {ops::tanh(this->s, x)});
+  ASSERT_EQ(out.size(), 1u);
+  expect_values<T>(out[0], {-1, 1}, 0);
+}
+
+TYPED_TEST(nn_stability_test, mean_squared_error_of_nothing_is_nan) {
+  using T = TypeParam;
+  auto p = this->ph(dtype_v<T>);
+  auto l = this->ph(dtype_v<T>);
+  auto out = this->run_ok({{p, tensor(dtype_v<T>, {0, 3})}, {l, tensor(dtype_v<T>, {0, 3})}},
+                          {ops::mean_squared_error(this->s, p, l)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].shape(), tensor_shape{});
+  EXPECT_TRUE(std::isnan(double(out[0].template scalar_value<T>())));
+}
+
+TEST_F(nn_ops_test, mean_squared_error_runtime_shape_mismatch) {
+  auto p = ph(dtype::float32);
+  auto l = ph(dtype::float32);
+  auto y = ops::mean_squared_error(s, p, l);
+  auto r = run({{p, tensor(dtype::float32, {2, 3})}, {l, tensor(dtype::float32, {6})}}, {y});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(contains(r.error_value().message(), "predictions is [2,3], labels is [6]"));
+}
+
+}  // namespace
+}  // namespace troupe
