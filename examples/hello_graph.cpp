@@ -15,7 +15,7 @@ int main() {
   scope s = scope::root(g);
   output x = ops::placeholder(s.with_name("x"), dtype::float32, {-1, 3});
   output w = ops::constant(s, tensor_shape{3, 2}, std::vector<float>{1, 2, 3, 4, 5, 6});
-  output y = ops::relu(s.with_name("y"), ops::matmul(s, x, w));
+  ops::relu(s.with_name("y"), ops::matmul(s, x, w));
   if (!s.ok()) {
     std::printf("graph error: %s\n", s.status().to_string().c_str());
     return 1;

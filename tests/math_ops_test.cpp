@@ -213,6 +213,21 @@ TEST_F(math_ops_test, lowest_integer_divided_by_minus_one_wraps) {
   EXPECT_EQ(values_of<int32_t>(r[0]), (std::vector<int32_t>{lo, -7, 8}));
 }
 
+TEST_F(math_ops_test, int32_division_is_exact_at_the_extremes) {
+  // Without a -1 divisor int32 division runs vectorized through double; it must agree
+  // with integer division (computed here in int64) for the largest magnitudes too.
+  const int32_t hi = std::numeric_limits<int32_t>::max(), lo = std::numeric_limits<int32_t>::min();
+  std::vector<int32_t> xs = {hi, lo, -hi, 7, -7, hi - 1, lo, hi, 1, -1, 0, lo + 1};
+  std::vector<int32_t> ys = {2, 7, -3, lo, 2, hi, hi, -2, hi, lo, -5, 3};
+  std::vector<int32_t> want;
+  for (size_t i = 0; i < xs.size(); ++i) want.push_back(int32_t(int64_t(xs[i]) / int64_t(ys[i])));
+  auto x = ph(dtype::int32, {12});
+  auto y = ph(dtype::int32, {12});
+  auto r = run_ok({{x, vec<int32_t>({12}, xs)}, {y, vec<int32_t>({12}, ys)}}, {ops::div(s, x, y)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(values_of<int32_t>(r[0]), want);
+}
+
 TEST_F(math_ops_test, broadcast_mismatch_of_fed_shapes_names_both_shapes) {
   auto x = ph(dtype::float64);
   auto y = ph(dtype::float64);

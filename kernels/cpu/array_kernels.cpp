@@ -16,7 +16,6 @@
 
 namespace troupe {
 
-void register_random_kernels(kernel_registry& reg);  // kernels/cpu/random_kernels.cpp
 
 namespace {
 
@@ -125,6 +124,9 @@ class reshape_kernel {
 // out[x * ld_out + y] = in[y * ld_in + x] for the tile x, y in [0, n), n = simd_tile<S>:
 // an in-register transpose of 16 x 16 32-bit or 8 x 8 64-bit elements.
 #if defined(__AVX512F__)
+// GCC 12 warns about the intrinsics' own _mm512_undefined_* (its bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 template <class S>
 constexpr int simd_tile = sizeof(S) == 4 && std::is_trivially_copyable_v<S>   ? 16
                           : sizeof(S) == 8 && std::is_trivially_copyable_v<S> ? 8
@@ -173,10 +175,10 @@ inline void transpose_tile(const uint64_t* in, int64_t ld_in, uint64_t* out, int
     _mm512_storeu_si512(out + (j + 4) * ld_out, _mm512_shuffle_i64x2(r[j], r[4 + j], 0xdd));
   }
 }
+#pragma GCC diagnostic pop
 #else
 template <class S>
 constexpr int simd_tile = 0;
-inline void transpose_tile(const void*, int64_t, void*, int64_t) {}
 #endif
 
 // Rows of the output (x) handled per unit of parallel work, and the square blocks the
@@ -562,6 +564,9 @@ class slice_kernel {
 // ---------------------------------------------------------------------------------------
 // gather
 
+// How many rows ahead gather and the sparse segment reductions prefetch.
+constexpr int64_t prefetch_rows = 8;
+
 // "indices[1,2]" for flat position `pos` of a tensor of shape `s` ("indices[3]" for a
 // vector, "indices" for a scalar).
 std::string position_string(std::string_view name, const tensor_shape& s, int64_t pos) {
@@ -624,10 +629,16 @@ error gather_impl(kernel_context& ctx, int64_t axis_attr) {
     });
     return {};
   }
+  // Rows are scattered over params (embedding lookups): prefetch a few rows ahead.
+  const int64_t row_bytes = inner * int64_t(sizeof(S));
+  auto row = [&](int64_t u) { return in + ((u / m) * limit + int64_t(idx[u % m])) * inner; };
   ctx.parallel_for(outer * m, copy_cost<S>(inner) + 8, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
-      int64_t o = u / m, i = u % m;
-      copy_n(in + (o * limit + int64_t(idx[i])) * inner, inner, out + u * inner);
+      if (u + prefetch_rows < e && std::is_trivially_copyable_v<S>) {
+        const char* r = reinterpret_cast<const char*>(row(u + prefetch_rows));
+        for (int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(r + off);
+      }
+      copy_n(row(u), inner, out + u * inner);
     }
   });
   return {};
@@ -651,9 +662,6 @@ class gather_kernel {
 
 // ---------------------------------------------------------------------------------------
 // sparse_segment_sum / sparse_segment_mean
-
-// How many rows ahead the embedding reductions prefetch.
-constexpr int64_t prefetch_rows = 8;
 
 template <class T, bool Mean, class I, class G>
 error sparse_segment_impl(kernel_context& ctx, int64_t num_segments) {

@@ -17,7 +17,6 @@
 
 namespace troupe {
 
-void register_reduce_kernels(kernel_registry& reg);  // reduce_kernels.cpp
 
 namespace {
 
@@ -46,9 +45,14 @@ struct mul_fn {
   auto operator()(const auto& x, const auto& y) const { return x * y; }
 };
 
+// Division: see div_kernel for integers.
+struct div_fn {
+  static constexpr int64_t cost = 4;
+  auto operator()(const auto& x, const auto& y) const { return x / y; }
+};
+
 // C++ integer division truncates toward zero; the one overflowing case, lowest / -1, is
-// a hardware trap on x86, so it wraps here as two's complement negation does. Zero
-// divisors are rejected before the loop runs (div_kernel).
+// a hardware trap on x86, so it wraps here as two's complement negation does.
 template <class T>
 struct int_div_op {
   T operator()(T a, T b) const {
@@ -56,18 +60,28 @@ struct int_div_op {
     return a / b;
   }
 };
-
-struct div_fn {
+struct int_div_fn {
   static constexpr int64_t cost = 8;
   template <class X, class Y>
   auto operator()(const X& x, const Y& y) const {
-    using T = typename X::Scalar;
-    if constexpr (is_float_v<T>)
-      return x / y;
-    else
-      return x.binaryExpr(y, int_div_op<T>());
+    return x.binaryExpr(y, int_div_op<typename X::Scalar>());
   }
 };
+// int32 division through double, vectorized (several times faster than idiv): exact, since
+// for |a| < 2^53 the rounding error of a/b is below the distance 1/|b| from a/b to any
+// other integer, and the conversion back truncates. Not for lowest / -1 (out of range).
+// Eigen 3.4 does not vectorize int -> double casts (the packet sizes differ), so this is a
+// plain loop in blocks of 16 with restrict pointers, which GCC vectorizes even at -O2.
+template <bool CA, bool CB>
+void int32_div_via_double(const int32_t* __restrict a, const int32_t* __restrict b,
+                          int32_t* __restrict out, int64_t len) {
+  const double sa = CA ? 0.0 : double(*a), sb = CB ? 0.0 : double(*b);
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16)
+    for (int j = 0; j < 16; ++j)
+      out[i + j] = int32_t((CA ? double(a[i + j]) : sa) / (CB ? double(b[i + j]) : sb));
+  for (; i < len; ++i) out[i] = int32_t((CA ? double(a[i]) : sa) / (CB ? double(b[i]) : sb));
+}
 
 // maximum / minimum propagate NaN (as NumPy); for integers the fast form is the same.
 struct maximum_fn {
@@ -127,16 +141,25 @@ struct logical_or_fn {
   auto operator()(const auto& x, const auto& y) const { return x || y; }
 };
 
-// A zero integer divisor is an error, found before any division runs (never SIGFPE).
-template <class T>
-error check_divisor(const tensor& y) {
-  if constexpr (std::is_integral_v<T>) {
-    auto v = y.values<T>();
-    auto it = std::find(v.begin(), v.end(), T(0));
-    TROUPE_REQUIRE(it == v.end(), "integer division by zero: the divisor y (shape ",
-                   y.shape().to_string(), ") is 0 at flat index ", it - v.begin());
+// z = f(x, y) over a broadcast plan; see cpu::broadcast_binary.
+template <class T, class TOut, class Fn>
+void compute_binary(kernel_context& ctx, const cpu::broadcast_plan<2>& plan, const tensor& x,
+                    const tensor& y, const tensor& z, const Fn& fn) {
+  const T* a = x.data<T>();
+  const T* b = y.data<T>();
+  TOut* out = z.data<TOut>();
+  if constexpr (std::is_same_v<T, std::string>) {
+    // Eigen cannot hold strings: plain loops over the same segments.
+    cpu::broadcast_segments<2>(ctx.device(), plan, 16,
+                               [&](int64_t o, const auto& in, const auto& step, int64_t len) {
+                                 const T* pa = a + in[0];
+                                 const T* pb = b + in[1];
+                                 for (int64_t i = 0; i < len; ++i)
+                                   out[o + i] = fn(pa[i * step[0]], pb[i * step[1]]);
+                               });
+  } else {
+    cpu::broadcast_binary(ctx.device(), plan, a, b, out, Fn::cost, fn);
   }
-  return {};
 }
 
 /// z = f(x, y) with broadcasting; TOut is T for arithmetic, bool for comparisons.
@@ -148,22 +171,50 @@ class binary_kernel {
     const tensor& y = ctx.input(1);
     auto plan = TROUPE_TRY(cpu::broadcast_plan<2>::make({x.shape(), y.shape()}));
     tensor z = TROUPE_TRY(ctx.allocate_output(0, plan.output_shape()));
+    if (plan.num_elements() > 0) compute_binary<T, TOut>(ctx, plan, x, y, z, Fn{});
+    return {};
+  }
+};
+
+/// x / y with broadcasting. A zero integer divisor is an error found before any division
+/// runs (never SIGFPE); the scan also tells whether the fast int32 path is safe.
+template <class T>
+class div_kernel {
+ public:
+  error compute(kernel_context& ctx) const {
+    const tensor& x = ctx.input(0);
+    const tensor& y = ctx.input(1);
+    auto plan = TROUPE_TRY(cpu::broadcast_plan<2>::make({x.shape(), y.shape()}));
+    tensor z = TROUPE_TRY(ctx.allocate_output(0, plan.output_shape()));
     if (plan.num_elements() == 0) return {};
-    if constexpr (std::is_same_v<Fn, div_fn>) TROUPE_TRY(check_divisor<T>(y));
-    const T* a = x.data<T>();
-    const T* b = y.data<T>();
-    TOut* out = z.data<TOut>();
-    if constexpr (std::is_same_v<T, std::string>) {
-      // Eigen cannot hold strings: plain loops over the same segments.
-      cpu::broadcast_segments<2>(ctx.device(), plan, 16,
-                                 [&](int64_t o, const auto& in, const auto& step, int64_t len) {
-                                   const T* pa = a + in[0];
-                                   const T* pb = b + in[1];
-                                   for (int64_t i = 0; i < len; ++i)
-                                     out[o + i] = Fn{}(pa[i * step[0]], pb[i * step[1]]);
-                                 });
+    if constexpr (is_float_v<T>) {
+      compute_binary<T, T>(ctx, plan, x, y, z, div_fn{});
     } else {
-      cpu::broadcast_binary(ctx.device(), plan, a, b, out, Fn::cost, Fn{});
+      const T* v = y.data<T>();
+      bool minus_one = false;
+      for (int64_t i = 0, n = y.num_elements(); i < n; ++i) {
+        TROUPE_REQUIRE(v[i] != 0, "integer division by zero: the divisor y (shape ",
+                       y.shape().to_string(), ") is 0 at flat index ", i);
+        minus_one |= v[i] == T(-1);
+      }
+      if constexpr (std::is_same_v<T, int32_t>) {
+        if (!minus_one) {
+          const int32_t* a = x.data<int32_t>();
+          const int32_t* b = y.data<int32_t>();
+          int32_t* out = z.data<int32_t>();
+          cpu::broadcast_segments<2>(
+              ctx.device(), plan, 2, [&](int64_t o, const auto& in, const auto& step, int64_t len) {
+                const int32_t* pa = a + in[0];
+                const int32_t* pb = b + in[1];
+                if (step[0] && step[1]) int32_div_via_double<true, true>(pa, pb, out + o, len);
+                else if (step[0]) int32_div_via_double<true, false>(pa, pb, out + o, len);
+                else if (step[1]) int32_div_via_double<false, true>(pa, pb, out + o, len);
+                else int32_div_via_double<false, false>(pa, pb, out + o, len);
+              });
+          return {};
+        }
+      }
+      compute_binary<T, T>(ctx, plan, x, y, z, int_div_fn{});
     }
     return {};
   }
@@ -175,8 +226,6 @@ template <class T>
 using sub_kernel = binary_kernel<T, sub_fn>;
 template <class T>
 using mul_kernel = binary_kernel<T, mul_fn>;
-template <class T>
-using div_kernel = binary_kernel<T, div_fn>;
 template <class T>
 using maximum_kernel = binary_kernel<T, maximum_fn>;
 template <class T>

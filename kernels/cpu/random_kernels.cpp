@@ -17,7 +17,6 @@
 
 namespace troupe {
 
-void register_random_kernels(kernel_registry& reg);
 
 namespace {
 
@@ -47,6 +46,9 @@ constexpr int batch_words = 4 * batch_blocks;
 // j0 + l is out[w * batch_blocks + l]. The values of a batch are made from these words
 // in this order (a fixed permutation of the blocks' words).
 #if defined(__AVX512F__)
+// GCC 12 warns about the intrinsics' own _mm512_undefined_* (its bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out) {
   // 16 counters per vector. _mm512_mul_epu32 multiplies the even 32-bit lanes into
   // 64-bit products; the odd lanes go through a 32-bit shift.
@@ -83,6 +85,7 @@ void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out)
     _mm512_storeu_si512(out + 3 * batch_blocks + h, c3);
   }
 }
+#pragma GCC diagnostic pop
 #else
 void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out) {
   uint32_t* c0 = out;
@@ -181,6 +184,9 @@ inline void sincos_turns(T u, T& sin_out, T& cos_out) {
 
 // Standard normals by Box-Muller: pair p of the batch gives elements 2p (r cos) and
 // 2p+1 (r sin). Float takes a pair of words per pair of normals, double four.
+// (The pragma: GCC 12's bug 105593 again, inside Eigen's vectorized log.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 template <class T>
 void normal_batch(const uint32_t* w, T* out) {
   constexpr int pairs = batch_blocks * per_block<T> / 2;
@@ -203,6 +209,7 @@ void normal_batch(const uint32_t* w, T* out) {
     out[2 * p + 1] = r[p] * sn[p];
   }
 }
+#pragma GCC diagnostic pop
 
 enum class distribution { uniform, normal, truncated };
 
@@ -271,19 +278,51 @@ class random_kernel {
   }
 
  private:
+  // Appends the z[k] with |z[k]| <= 2 to kept[filled..] (room for n more), in order;
+  // returns the new count, at most n.
+  static int keep_within_two(const T* z, int count, T* kept, int filled) {
+    constexpr int n = batch_blocks * per_block<T>;
+#if defined(__AVX512F__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"  // see philox_batch
+    constexpr int lanes = 64 / sizeof(T);
+    for (int k = 0; k < count && filled < n; k += lanes) {
+      if constexpr (sizeof(T) == 4) {
+        __m512 v = _mm512_loadu_ps(z + k);
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(2.0f), _CMP_LE_OQ);
+        _mm512_mask_compressstoreu_ps(kept + filled, m, v);
+        filled += __builtin_popcount(m);
+      } else {
+        __m512d v = _mm512_loadu_pd(z + k);
+        __mmask8 m = _mm512_cmp_pd_mask(_mm512_abs_pd(v), _mm512_set1_pd(2.0), _CMP_LE_OQ);
+        _mm512_mask_compressstoreu_pd(kept + filled, m, v);
+        filled += __builtin_popcount(m);
+      }
+    }
+#pragma GCC diagnostic pop
+#else
+    for (int k = 0; k < count && filled < n; ++k) {  // branch-free: rejections are random
+      kept[filled] = z[k];
+      filled += std::abs(z[k]) <= T(2);
+    }
+#endif
+    return std::min(filled, n);
+  }
+
   // The batch's values are the standard normals of attempt 0 of its blocks within 2
   // standard deviations, in order, then those of attempt 1, 2, ... until the batch is
   // full (about 95% are kept, so attempt 1 nearly always completes it).
   static void truncated_batch(const stream& s, uint64_t j0, uint32_t* w, T* v) {
     constexpr int n = batch_blocks * per_block<T>;
     alignas(64) T z[n];
+    alignas(64) T kept[2 * n];
     int filled = 0;
     for (uint32_t attempt = 0; filled < n; ++attempt) {
       philox_batch(s, j0, attempt, w);
       normal_batch<T>(w, z);
-      for (int k = 0; k < n && filled < n; ++k)
-        if (std::abs(z[k]) <= T(2)) v[filled++] = z[k];
+      filled = keep_within_two(z, n, kept, filled);
     }
+    std::copy(kept, kept + n, v);
   }
 
   tensor_shape shape_;

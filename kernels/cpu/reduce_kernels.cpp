@@ -17,7 +17,6 @@
 
 namespace troupe {
 
-void register_reduce_kernels(kernel_registry& reg);
 
 namespace {
 

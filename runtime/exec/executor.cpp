@@ -25,7 +25,7 @@ bool is_always_cheap(const std::string& op) {
 }  // namespace
 
 expected<std::shared_ptr<const executable>> executable::make(detail::plan p,
-                                                             const kernel_registry& kernels) {
+                                                             const kernel_source& kernels) {
   auto x = std::shared_ptr<executable>(new executable);
   // Plan node -> exec node, for live nodes only.
   std::vector<int> exec_id(p.nodes.size(), -1);
@@ -53,7 +53,7 @@ expected<std::shared_ptr<const executable>> executable::make(detail::plan p,
     en.output_begin = slot_base[i];
     en.num_outputs = pn.num_outputs();
     en.always_cheap = pn.n == nullptr || is_always_cheap(pn.n->op);
-    if (pn.n != nullptr) en.kernel = TROUPE_TRY(kernels.create(*pn.n, device_kind::cpu));
+    if (pn.n != nullptr) en.kernel = TROUPE_TRY(kernels(*pn.n));
     en.input_begin = int(x->input_slots_.size());
     for (endpoint in : pn.inputs) {
       TROUPE_ASSERT(p.nodes[size_t(in.node)].alive, "input of a live node is dead");

@@ -2,6 +2,7 @@
 
 // Internal to the session: a prepared, immutable executable and its dataflow executor.
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,8 +16,13 @@ namespace troupe {
 /// Thread-safety: immutable after make(); run() may be called from several threads.
 class executable {
  public:
+  /// Creates a kernel for a node; stateful ops' kernels (random generators, later
+  /// variables and queues) come from the session, shared by all its executables, so
+  /// their state does not restart when a new signature is prepared.
+  using kernel_source = std::function<expected<std::shared_ptr<op_kernel>>(const node&)>;
+
   static expected<std::shared_ptr<const executable>> make(detail::plan p,
-                                                          const kernel_registry& kernels);
+                                                          const kernel_source& kernels);
 
   /// Runs one step. `feeds` are in the order of the signature's feeds.
   expected<std::vector<tensor>> run(const std::vector<tensor>& feeds, cpu_device& dev,
@@ -26,7 +32,7 @@ class executable {
 
   struct exec_node {
     const node* n = nullptr;
-    std::unique_ptr<op_kernel> kernel;
+    std::shared_ptr<op_kernel> kernel;
     int feed_index = -1;
     int input_begin = 0, num_inputs = 0;    // into input_slots_
     int output_begin = 0, num_outputs = 0;  // slots

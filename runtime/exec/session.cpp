@@ -48,7 +48,15 @@ expected<std::shared_ptr<const executable>> session::prepare(
     detail::fold_constants(p, graph_.ops(), kernels_, *device_, opts_.max_folded_elements);
   }
   detail::remove_dead_nodes(p);
-  auto x = TROUPE_TRY(executable::make(std::move(p), kernels_));
+  auto kernel_for = [this](const node& n) -> expected<std::shared_ptr<op_kernel>> {
+    if (!n.def->is_stateful() || n.id < 0)
+      return std::shared_ptr<op_kernel>(TROUPE_TRY(kernels_.create(n, device_kind::cpu)));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& k = stateful_kernels_[n.id];
+    if (!k) k = TROUPE_TRY(kernels_.create(n, device_kind::cpu));
+    return k;
+  };
+  auto x = TROUPE_TRY(executable::make(std::move(p), kernel_for));
   std::lock_guard<std::mutex> lock(mu_);
   return cache_.emplace(std::move(key), std::move(x)).first->second;
 }

@@ -82,6 +82,8 @@ class session {
   std::unique_ptr<cpu_device> device_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const executable>> cache_;
+  // Kernels of stateful nodes, shared by every executable of this session.
+  std::unordered_map<int, std::shared_ptr<op_kernel>> stateful_kernels_;
   std::atomic<int64_t> next_step_id_{1};
 };
 

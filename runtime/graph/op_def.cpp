@@ -1,6 +1,7 @@
 #include "runtime/graph/op_def.hpp"
 
 #include <cctype>
+#include <algorithm>
 #include <cstdlib>
 
 namespace troupe {
@@ -260,11 +261,26 @@ const op_def* op_registry::find(std::string_view name) const {
 
 expected<const op_def*> op_registry::lookup(std::string_view name) const {
   if (const op_def* d = find(name)) return d;
+  // Suggest ops within two edits of the name, or containing it, or contained in it.
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1] ? 1 : 0)});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  };
   std::string near;
   for (const auto& [n, _] : ops_) {
-    bool similar = n.find(name) != std::string::npos || name.find(n) != std::string_view::npos ||
-                   (!name.empty() && !n.empty() && n.front() == name.front() &&
-                    n.size() + 2 >= name.size() && name.size() + 2 >= n.size());
+    bool similar = distance(n, name) <= 2 ||
+                   (name.size() >= 3 && (n.find(name) != std::string::npos ||
+                                         name.find(n) != std::string_view::npos));
     if (similar) near += str_cat(near.empty() ? "" : ", ", n);
   }
   return make_error(errc::not_found, "unknown op '", name, "'",

@@ -112,7 +112,9 @@ built_case build(const op_case& c, dtype t) {
     r.shape = in.shape;
     int64_t n = r.size();
     bool fixed = !in.values.empty();
-    if (fixed) EXPECT_EQ(int64_t(in.values.size()), n) << c.name << ": fixed values vs shape";
+    if (fixed) {
+      EXPECT_EQ(int64_t(in.values.size()), n) << c.name << ": fixed values vs shape";
+    }
     std::uniform_real_distribution<double> u(in.lo, in.hi);
     for (int64_t i = 0; i < n; ++i) {
       double v = fixed ? in.values[size_t(i)] : u(rng);

@@ -206,6 +206,21 @@ void add_arithmetic_cases(std::vector<op_case>& cases) {
         })};
       },
   });
+  // A -1 divisor takes the integer path that guards lowest / -1 (see math_kernels.cpp).
+  cases.push_back({
+      .op = "div",
+      .name = "div_minus_one",
+      .dtypes = numeric_types,
+      .inputs = {fixed_input({2, 3}, {5, -5, 0, 3, 8, -9}), fixed_input({3}, {-1, 2, -4})},
+      .build = [](const scope& s, const std::vector<output>& in, dtype) -> std::vector<output> {
+        return {ops::div(s, in[0], in[1])};
+      },
+      .reference = [](const inputs& in, dtype t) -> outputs {
+        return {ref_binary(in[0], in[1], [&](double a, double b) {
+          return is_integer(t) ? std::trunc(a / b) : to_dtype(t, a / b);
+        })};
+      },
+  });
 }
 
 // ---- unary --------------------------------------------------------------------------------
