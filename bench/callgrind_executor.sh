@@ -13,7 +13,7 @@ out=$(mktemp -d)
 printf '%-16s %14s %12s\n' graph instructions per_op
 for kind in chain chain_identity fan_out; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/$kind.out" "$bin" "$kind" >/dev/null 2>"$out/$kind.log"
-  total=$(grep -E '^summary:' "$out/$kind.out" | awk '{print $2}')
+  total=$(grep -E "^totals:" "$out/$kind.out" | awk "{print \$2}")
   printf '%-16s %14s %12.0f\n' "$kind" "$total" "$(awk -v t="$total" 'BEGIN { print t / 10000 }')"
 done
 rm -rf "$out"

@@ -9,22 +9,32 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <random>
-#include <vector>
 
 #include "kernels/cpu/gemm.hpp"
 
 namespace {
 
+/// Matrix storage aligned like troupe's tensor buffers (64 bytes, runtime/core/buffer.hpp).
 template <class T>
-std::vector<T> random_matrix(int64_t rows, int64_t cols, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<T> dist(T(-1), T(1));
-  std::vector<T> v(size_t(rows * cols));
-  for (T& x : v) x = dist(gen);
-  return v;
-}
+struct aligned_matrix {
+  struct aligned_delete {
+    void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<T[], aligned_delete> data;
+
+  aligned_matrix(int64_t rows, int64_t cols, uint32_t seed)
+      : data(new (std::align_val_t(64)) T[size_t(rows * cols)]) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<T> dist(T(-1), T(1));
+    for (int64_t i = 0; i < rows * cols; ++i) data[size_t(i)] = dist(gen);
+  }
+  T* get() const { return data.get(); }
+};
 
 /// Square product C = op(A) * op(B) of size n on `threads` threads.
 template <class T>
@@ -32,15 +42,14 @@ void run_gemm(benchmark::State& state, bool transpose_a, bool transpose_b) {
   const int64_t n = state.range(0);
   const int threads = int(state.range(1));
   troupe::cpu_device dev(threads);
-  std::vector<T> a = random_matrix<T>(n, n, 1), b = random_matrix<T>(n, n, 2);
-  std::vector<T> c(size_t(n * n));
+  aligned_matrix<T> a(n, n, 1), b(n, n, 2), c(n, n, 3);
   // One untimed call: first-touch page faults, per-thread packing buffers, pool start-up.
-  troupe::cpu::gemm<T>(dev, transpose_a, transpose_b, n, n, n, a.data(), n, b.data(), n,
-                       c.data(), n);
+  troupe::cpu::gemm<T>(dev, transpose_a, transpose_b, n, n, n, a.get(), n, b.get(), n, c.get(),
+                       n);
   for (auto _ : state) {
-    troupe::cpu::gemm<T>(dev, transpose_a, transpose_b, n, n, n, a.data(), n, b.data(), n,
-                         c.data(), n);
-    benchmark::DoNotOptimize(c.data());
+    troupe::cpu::gemm<T>(dev, transpose_a, transpose_b, n, n, n, a.get(), n, b.get(), n,
+                         c.get(), n);
+    benchmark::DoNotOptimize(c.get());
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * double(n) * double(n) * double(n);

@@ -104,7 +104,7 @@ TEST_F(session_test, caches_one_executable_per_signature) {
 
 TEST_F(session_test, stateful_kernels_keep_their_state_across_signatures) {
   output r = ops::random_uniform(s.with_name("r"), {4}, dtype::float32, 11);
-  output twice = ops::identity(s.with_name("twice"), r);
+  ops::identity(s.with_name("twice"), r);
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   session sess(g, plat.kernels());
   auto first = sess.run(session::feed_list{}, {"r"});
@@ -174,7 +174,7 @@ TEST_F(session_test, targets_run_their_control_dependencies) {
   output zero = ops::constant(s, int32_t(0));
   output q = ops::div(s.with_name("check"), n, zero);  // fails whenever it runs
   operation group = ops::no_op(s.with_name("group").with_control_deps({q}));
-  output v = ops::identity(s.with_name("v"), n);
+  ops::identity(s.with_name("v"), n);
   ASSERT_TRUE(s.ok());
   session sess(g, plat.kernels());
   auto fetch_only = sess.run({{"n", tensor::scalar<int32_t>(3)}}, {"v"});

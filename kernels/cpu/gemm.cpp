@@ -171,11 +171,11 @@ void eigen_gemm(cpu_device& dev, const gemm_args<T>& g) {
 constexpr int kMr = 14;
 constexpr int kNv = 2;
 constexpr int kNr = 16 * kNv;
-// Cache blocks: an A~ panel (kMr x kKc, 14 KiB) stays in L1; B~ (kKc x kNc, 512 KiB) in
+// Cache blocks: an A~ panel (kMr x kKc, 14 KiB) stays in L1; B~ (kKc x kNc, 384 KiB) in
 // L2; A~ (up to kMc x kKc, 4 MiB) in L3. kMc is large so that B is packed only once for
 // most products (B~ is packed again for every block of kMc rows).
 constexpr int64_t kKc = 256;
-constexpr int64_t kNc = 512;
+constexpr int64_t kNc = 384;
 constexpr int64_t kMc = kMr * 288;
 
 /// A float buffer aligned for AVX-512 that only grows.
@@ -274,21 +274,22 @@ inline void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t 
 void pack_a(const gemm_args<float>& g, int64_t r0, int64_t mc, int64_t p0, int64_t kc,
             float* dst) {
   constexpr __mmask16 panel_mask = (1u << kMr) - 1;
+  const int64_t lda = g.lda;  // a local: the stores below could alias g as far as GCC knows
   for (int64_t q = 0; q < mc; q += kMr, dst += kMr * kc) {
     const int64_t mr = std::min<int64_t>(kMr, mc - q);
     if (g.ta) {
       // op(A)[i, p] = A[p, i]: each k step is a contiguous run of mr floats.
       const __mmask16 mask = low_mask(mr);
-      const float* src = g.a + p0 * g.lda + r0 + q;
+      const float* src = g.a + p0 * lda + r0 + q;
       for (int64_t p = 0; p < kc; ++p) {
         _mm512_mask_storeu_ps(dst + p * kMr, panel_mask,
-                              _mm512_maskz_loadu_ps(mask, src + p * g.lda));
+                              _mm512_maskz_loadu_ps(mask, src + p * lda));
       }
     } else {
       // mr rows, contiguous in p: transpose 16 columns at a time.
-      const float* src = g.a + (r0 + q) * g.lda + p0;
+      const float* src = g.a + (r0 + q) * lda + p0;
       for (int64_t p = 0; p < kc; p += 16) {
-        transpose_block(src + p, g.lda, mr, std::min<int64_t>(16, kc - p), dst + p * kMr, kMr,
+        transpose_block(src + p, lda, mr, std::min<int64_t>(16, kc - p), dst + p * kMr, kMr,
                         panel_mask);
       }
     }
@@ -299,22 +300,25 @@ void pack_a(const gemm_args<float>& g, int64_t r0, int64_t mc, int64_t p0, int64
 /// op(B)[p0 + p, c0 + q*kNr + j], columns past nc zero.
 void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64_t nc,
             float* dst) {
+  const int64_t ldb = g.ldb;
   for (int64_t q = 0; q < nc; q += kNr, dst += kNr * kc) {
     const int64_t nr = std::min<int64_t>(kNr, nc - q);
     if (!g.tb) {
-      const float* src = g.b + p0 * g.ldb + c0 + q;
+      const float* src = g.b + p0 * ldb + c0 + q;
       if (nr == kNr) {
         for (int64_t p = 0; p < kc; ++p) {
 #pragma GCC unroll 4
           for (int v = 0; v < kNv; ++v) {
-            _mm512_store_ps(dst + p * kNr + 16 * v, _mm512_loadu_ps(src + p * g.ldb + 16 * v));
+            _mm512_store_ps(dst + p * kNr + 16 * v, _mm512_loadu_ps(src + p * ldb + 16 * v));
           }
         }
       } else {
         for (int64_t p = 0; p < kc; ++p) {
           for (int v = 0; v < kNv; ++v) {
+            const __mmask16 mask = low_mask(nr - 16 * v);
             _mm512_store_ps(dst + p * kNr + 16 * v,
-                            _mm512_maskz_loadu_ps(low_mask(nr - 16 * v), src + p * g.ldb + 16 * v));
+                            mask ? _mm512_maskz_loadu_ps(mask, src + p * ldb + 16 * v)
+                                 : _mm512_setzero_ps());
           }
         }
       }
@@ -322,9 +326,15 @@ void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64
       // op(B)[p, j] = B[j, p]: nr rows of B, contiguous in p; transpose 16 x 16 blocks.
       for (int v = 0; v < kNv; ++v) {
         const int64_t rows = std::clamp<int64_t>(nr - 16 * v, 0, 16);
-        const float* src = g.b + (c0 + q + 16 * v) * g.ldb + p0;
+        if (rows == 0) {
+          for (int64_t p = 0; p < kc; ++p) {
+            _mm512_store_ps(dst + p * kNr + 16 * v, _mm512_setzero_ps());
+          }
+          continue;
+        }
+        const float* src = g.b + (c0 + q + 16 * v) * ldb + p0;
         for (int64_t p = 0; p < kc; p += 16) {
-          transpose_block(src + p, g.ldb, rows, std::min<int64_t>(16, kc - p),
+          transpose_block(src + p, ldb, rows, std::min<int64_t>(16, kc - p),
                           dst + p * kNr + 16 * v, kNr, 0xffff);
         }
       }
@@ -332,29 +342,29 @@ void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64
   }
 }
 
-/// C[0..mr, 0..nr] (+)= A~panel * B~panel over kc steps; `accumulate` adds to C.
-/// `c_next` is the tile of the next call, of `next_mr` rows: its rows are far apart in
-/// memory, so they are fetched now, to be in cache when that call stores.
-__attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float* __restrict ap,
-                                                        const float* __restrict bp, float* c,
-                                                        int64_t ldc, int64_t mr, int64_t nr,
-                                                        bool accumulate, const float* c_next,
-                                                        int64_t next_mr) {
+/// Prefetches the first `rows` rows of a C tile (kNr floats each, row stride ldc) with
+/// locality `Hint` (_MM_HINT_T0: into L1, _MM_HINT_T1: into L2).
+template <int Hint>
+__attribute__((always_inline)) inline void prefetch_tile(const float* c, int64_t ldc,
+                                                         int64_t rows) {
 #pragma GCC unroll 32
   for (int i = 0; i < kMr; ++i) {
-    if (i >= next_mr) break;
+    if (i >= rows) break;
     // The row's last column may lie past the end of C: address arithmetic, not pointers.
-    const uintptr_t row = reinterpret_cast<uintptr_t>(c_next + i * ldc);
-    _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(row + (kNr - 1) * sizeof(float)), _MM_HINT_T0);
+    const uintptr_t row = reinterpret_cast<uintptr_t>(c + i * ldc);
+    _mm_prefetch(reinterpret_cast<const char*>(row), _mm_hint(Hint));
+    _mm_prefetch(reinterpret_cast<const char*>(row + (kNr - 1) * sizeof(float)), _mm_hint(Hint));
   }
-  __m512 acc[kMr][kNv];
-#pragma GCC unroll 32
-  for (int i = 0; i < kMr; ++i) {
-#pragma GCC unroll 4
-    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_setzero_ps();
-  }
-  for (int64_t p = 0; p < kc; ++p) {
+}
+
+/// acc += A~panel[p0 .. p1) * B~panel[p0 .. p1), one rank-1 update per k step.
+__attribute__((always_inline)) inline void rank_updates(__m512 (&acc)[kMr][kNv],
+                                                        const float* __restrict ap,
+                                                        const float* __restrict bp, int64_t p0,
+                                                        int64_t p1) {
+  ap += p0 * kMr;
+  bp += p0 * kNr;
+  for (int64_t p = p0; p < p1; ++p) {
     __m512 bv[kNv];
 #pragma GCC unroll 4
     for (int v = 0; v < kNv; ++v) bv[v] = _mm512_load_ps(bp + 16 * v);
@@ -367,6 +377,26 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float*
     ap += kMr;
     bp += kNr;
   }
+}
+
+/// C[0..mr, 0..nr] (+)= A~panel * B~panel over kc steps; `accumulate` adds to C.
+__attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                                        const float* __restrict bp, float* c,
+                                                        int64_t ldc, int64_t mr, int64_t nr,
+                                                        bool accumulate) {
+  __m512 acc[kMr][kNv];
+#pragma GCC unroll 32
+  for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  // Bring the tile into L1 (from L2, where the previous call put it) some 1000 cycles
+  // before the stores below. Not earlier: C's rows are a multiple of 4 KiB apart for
+  // many shapes, so they share an L1 set and evict each other if fetched too soon.
+  const int64_t split = std::max<int64_t>(kc - 64, 0);
+  rank_updates(acc, ap, bp, 0, split);
+  if (accumulate) prefetch_tile<_MM_HINT_T0>(c, ldc, mr);
+  rank_updates(acc, ap, bp, split, kc);
   if (mr == kMr && nr == kNr) {
 #pragma GCC unroll 32
     for (int i = 0; i < kMr; ++i) {
@@ -384,6 +414,7 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float*
 #pragma GCC unroll 4
       for (int v = 0; v < kNv; ++v) {
         const __mmask16 mask = low_mask(nr - 16 * v);
+        if (mask == 0) break;
         float* cp = c + i * ldc + 16 * v;
         __m512 r = accumulate ? _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask, cp))
                               : acc[i][v];
@@ -412,15 +443,21 @@ void packed_block(const gemm_args<float>& g, const block& blk) {
           const float* ap = at + ir * kc;
           float* crow = g.c + (ic + ir) * g.ldc + jc;
           const int64_t mr = std::min<int64_t>(kMr, mc - ir);
-          // The tile after the last of this row of tiles starts the next row.
-          const bool last_row = ir + kMr >= mc;
-          const float* next_row = last_row ? crow : crow + kMr * g.ldc;
-          const int64_t next_row_mr = last_row ? mr : std::min<int64_t>(kMr, mc - ir - kMr);
+          // C's rows are far apart and miss the cache: each call fetches the next tile
+          // (the first of the next row of tiles after the last) into L2, and the micro-
+          // kernel moves its own tile to L1 shortly before it loads it.
+          const int64_t below_mr = std::clamp<int64_t>(mc - ir - kMr, 0, kMr);
+          const float* below = below_mr > 0 ? crow + kMr * g.ldc : crow;
           for (int64_t jr = 0; jr < nc; jr += kNr) {
-            const bool last = jr + kNr >= nc;
+            if (accumulate) {
+              if (jr + kNr < nc) {
+                prefetch_tile<_MM_HINT_T1>(crow + jr + kNr, g.ldc, mr);
+              } else {
+                prefetch_tile<_MM_HINT_T1>(below, g.ldc, below_mr);
+              }
+            }
             micro_kernel(kc, ap, bt + jr * kc, crow + jr, g.ldc, mr,
-                         std::min<int64_t>(kNr, nc - jr), accumulate,
-                         last ? next_row : crow + jr + kNr, last ? next_row_mr : mr);
+                         std::min<int64_t>(kNr, nc - jr), accumulate);
           }
         }
       }

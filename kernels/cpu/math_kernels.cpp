@@ -169,6 +169,24 @@ class binary_kernel {
   error compute(kernel_context& ctx) const {
     const tensor& x = ctx.input(0);
     const tensor& y = ctx.input(1);
+    if constexpr (!std::is_same_v<T, std::string>) {
+      // Same shapes (the common case, and every scalar op): one flat loop, no plan.
+      if (x.shape() == y.shape()) {
+        tensor z = TROUPE_TRY(ctx.allocate_output(0, x.shape()));
+        const T* a = x.data<T>();
+        const T* b = y.data<T>();
+        TOut* out = z.data<TOut>();
+        auto run = [&](int64_t begin, int64_t end) {
+          using in_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+          Eigen::Map<Eigen::Array<TOut, Eigen::Dynamic, 1>>(out + begin, end - begin) =
+              Fn{}(in_map(a + begin, end - begin), in_map(b + begin, end - begin));
+        };
+        const int64_t n = x.num_elements();
+        if (n * Fn::cost < 16384) run(0, n);
+        else ctx.parallel_for(n, Fn::cost, run);
+        return {};
+      }
+    }
     auto plan = TROUPE_TRY(cpu::broadcast_plan<2>::make({x.shape(), y.shape()}));
     tensor z = TROUPE_TRY(ctx.allocate_output(0, plan.output_shape()));
     if (plan.num_elements() > 0) compute_binary<T, TOut>(ctx, plan, x, y, z, Fn{});
