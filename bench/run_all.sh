@@ -12,4 +12,4 @@ echo "== executor instructions per op (callgrind) =="
 bench/callgrind_executor.sh
 echo
 echo "== matmul vs numpy/OpenBLAS =="
-/usr/bin/python3 bench/matmul_vs_numpy.py --build "$build"
+/usr/bin/python3 bench/matmul_vs_numpy.py --build-dir "$build"
