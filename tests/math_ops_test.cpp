@@ -9,51 +9,21 @@
 #include <limits>
 #include <string>
 
-#include "kernels/platform.hpp"
 #include "runtime/exec/session.hpp"
 #include "runtime/ops/core_ops.hpp"
 #include "runtime/ops/math_ops.hpp"
+#include "tests/test_util.hpp"
 
 namespace troupe {
 namespace {
 
-// EXPECT_TRUE(contains(text, part)) without gmock.
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\"\n  does not contain \"" << part
-                                       << "\"";
-}
+using test::contains;
+using test::the_platform;
+using test::values_of;
+using test::vec;
 
-const platform& the_platform() {
-  static const platform p;
-  return p;
-}
-
-class math_ops_test : public ::testing::Test {
+class math_ops_test : public test::ops_test {
  protected:
-  graph g{the_platform().ops()};
-  scope s = scope::root(g);
-
-  output ph(dtype t, partial_shape shape = partial_shape::unknown()) {
-    return ops::placeholder(s, t, shape);
-  }
-  // The build error recorded in the scope (it must be one).
-  std::string build_error() const {
-    EXPECT_FALSE(s.ok()) << "expected a graph-build error";
-    return s.status().message();
-  }
-  expected<std::vector<tensor>> run(const std::vector<std::pair<output, tensor>>& feeds,
-                                    const std::vector<output>& fetches) {
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
-    session sess(g, the_platform().kernels(), {.num_threads = 2});
-    return sess.run(feeds, fetches);
-  }
-  std::vector<tensor> run_ok(const std::vector<std::pair<output, tensor>>& feeds,
-                             const std::vector<output>& fetches) {
-    auto r = run(feeds, fetches);
-    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error_value().to_string());
-    return r ? *r : std::vector<tensor>{};
-  }
   // The run's error (it must be one).
   error run_error(const std::vector<std::pair<output, tensor>>& feeds,
                   const std::vector<output>& fetches) {
@@ -62,17 +32,6 @@ class math_ops_test : public ::testing::Test {
     return r ? error{} : r.error_value();
   }
 };
-
-template <class T>
-tensor vec(const tensor_shape& shape, std::vector<T> values) {
-  return tensor::from_vector<T>(shape, values);
-}
-
-template <class T>
-std::vector<T> values_of(const tensor& t) {
-  auto v = t.values<T>();
-  return {v.begin(), v.end()};
-}
 
 // ---- build-time errors --------------------------------------------------------------------
 

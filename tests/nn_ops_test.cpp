@@ -7,58 +7,21 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/platform.hpp"
-#include "runtime/exec/session.hpp"
 #include "runtime/ops/core_ops.hpp"
 #include "runtime/ops/nn_ops.hpp"
+#include "tests/test_util.hpp"
 
 namespace troupe {
 namespace {
 
-// EXPECT_TRUE(contains(text, part)) without gmock.
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\"\n  does not contain \"" << part
-                                       << "\"";
-}
+using test::contains;
+using test::vec;
 
-const platform& the_platform() {
-  static const platform p;
-  return p;
-}
-
-class nn_ops_test : public ::testing::Test {
+class nn_ops_test : public test::ops_test {
  protected:
-  graph g{the_platform().ops()};
-  scope s = scope::root(g);
-
-  output ph(dtype t, partial_shape shape = partial_shape::unknown()) {
-    return ops::placeholder(s, t, shape);
-  }
-  // The build error recorded in the scope (it must be one).
-  std::string build_error() const {
-    EXPECT_FALSE(s.ok()) << "expected a graph-build error";
-    EXPECT_EQ(s.status().code(), errc::invalid_argument) << s.status().to_string();
-    return s.status().message();
-  }
-  expected<std::vector<tensor>> run(const std::vector<std::pair<output, tensor>>& feeds,
-                                    const std::vector<output>& fetches) {
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
-    session sess(g, the_platform().kernels(), {.num_threads = 2});
-    return sess.run(feeds, fetches);
-  }
-  std::vector<tensor> run_ok(const std::vector<std::pair<output, tensor>>& feeds,
-                             const std::vector<output>& fetches) {
-    auto r = run(feeds, fetches);
-    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error_value().to_string());
-    return r ? *r : std::vector<tensor>{};
-  }
+  // The build error recorded in the scope (it must be one, an invalid_argument).
+  std::string build_error() const { return ops_test::build_error(errc::invalid_argument); }
 };
-
-template <class T>
-tensor vec(const tensor_shape& shape, std::vector<T> values) {
-  return tensor::from_vector<T>(shape, values);
-}
 
 // ---- build-time errors ------------------------------------------------------------------
 

@@ -124,9 +124,6 @@ class reshape_kernel {
 // out[x * ld_out + y] = in[y * ld_in + x] for the tile x, y in [0, n), n = simd_tile<S>:
 // an in-register transpose of 16 x 16 32-bit or 8 x 8 64-bit elements.
 #if defined(__AVX512F__)
-// GCC 12 warns about the intrinsics' own _mm512_undefined_* (its bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
 template <class S>
 constexpr int simd_tile = sizeof(S) == 4 && std::is_trivially_copyable_v<S>   ? 16
                           : sizeof(S) == 8 && std::is_trivially_copyable_v<S> ? 8
@@ -175,7 +172,6 @@ inline void transpose_tile(const uint64_t* in, int64_t ld_in, uint64_t* out, int
     _mm512_storeu_si512(out + (j + 4) * ld_out, _mm512_shuffle_i64x2(r[j], r[4 + j], 0xdd));
   }
 }
-#pragma GCC diagnostic pop
 #else
 template <class S>
 constexpr int simd_tile = 0;

@@ -1,5 +1,6 @@
 #include "kernels/cpu/gemm.hpp"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -8,12 +9,6 @@
 #include <new>
 #include <type_traits>
 #include <utility>
-
-// GCC 12 warns about the _mm512_undefined_*() idiom inside <immintrin.h> once Eigen's
-// GEMM kernels inline it: a false positive in a system header.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

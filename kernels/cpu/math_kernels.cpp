@@ -1,11 +1,6 @@
 // CPU kernels of the elementwise math ops: arithmetic, comparisons, logic, select, cast.
 // Reductions and argmax are in reduce_kernels.cpp.
 
-// GCC 12 reports (maybe-)uninitialized variables inside its own avx512fintrin.h when
-// Eigen's AVX-512 packets are inlined here (GCC bug 105593, fixed in GCC 13): noise.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,16 +9,16 @@
 
 #include "kernels/cpu/broadcast.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/cpu/kernel_util.hpp"
 
 namespace troupe {
 
 
 namespace {
 
-template <class T>
-using array_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-using const_array_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+using cpu::array_map;
+using cpu::const_array_map;
+using cpu::nan_policy;
 
 // Elementwise functions: each maps Eigen array expressions (a contiguous map, or a
 // constant for a broadcast value; see Note [Broadcast segments]) to an array expression,
@@ -89,8 +84,7 @@ struct maximum_fn {
   template <class X, class Y>
   auto operator()(const X& x, const Y& y) const {
     using T = typename X::Scalar;
-    constexpr int nan = is_float_v<T> ? Eigen::PropagateNaN : Eigen::PropagateFast;
-    return x.binaryExpr(y, Eigen::internal::scalar_max_op<T, T, nan>());
+    return x.binaryExpr(y, Eigen::internal::scalar_max_op<T, T, nan_policy<T>>());
   }
 };
 struct minimum_fn {
@@ -98,8 +92,7 @@ struct minimum_fn {
   template <class X, class Y>
   auto operator()(const X& x, const Y& y) const {
     using T = typename X::Scalar;
-    constexpr int nan = is_float_v<T> ? Eigen::PropagateNaN : Eigen::PropagateFast;
-    return x.binaryExpr(y, Eigen::internal::scalar_min_op<T, T, nan>());
+    return x.binaryExpr(y, Eigen::internal::scalar_min_op<T, T, nan_policy<T>>());
   }
 };
 struct pow_fn {

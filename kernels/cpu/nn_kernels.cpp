@@ -10,14 +10,13 @@
 
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/kernel_util.hpp"
 
 namespace troupe {
 namespace {
 
-template <class T>
-using array_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-using const_array_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+using cpu::array_map;
+using cpu::const_array_map;
 
 // Rough cycles per element of the transcendental functions (vectorized exp, tanh, log1p),
 // for parallel_for's cost model.

@@ -46,9 +46,6 @@ constexpr int batch_words = 4 * batch_blocks;
 // j0 + l is out[w * batch_blocks + l]. The values of a batch are made from these words
 // in this order (a fixed permutation of the blocks' words).
 #if defined(__AVX512F__)
-// GCC 12 warns about the intrinsics' own _mm512_undefined_* (its bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
 void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out) {
   // 16 counters per vector. _mm512_mul_epu32 multiplies the even 32-bit lanes into
   // 64-bit products; the odd lanes go through a 32-bit shift.
@@ -85,7 +82,6 @@ void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out)
     _mm512_storeu_si512(out + 3 * batch_blocks + h, c3);
   }
 }
-#pragma GCC diagnostic pop
 #else
 void philox_batch(const stream& s, uint64_t j0, uint32_t attempt, uint32_t* out) {
   uint32_t* c0 = out;
@@ -184,9 +180,6 @@ inline void sincos_turns(T u, T& sin_out, T& cos_out) {
 
 // Standard normals by Box-Muller: pair p of the batch gives elements 2p (r cos) and
 // 2p+1 (r sin). Float takes a pair of words per pair of normals, double four.
-// (The pragma: GCC 12's bug 105593 again, inside Eigen's vectorized log.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
 template <class T>
 void normal_batch(const uint32_t* w, T* out) {
   constexpr int pairs = batch_blocks * per_block<T> / 2;
@@ -209,7 +202,6 @@ void normal_batch(const uint32_t* w, T* out) {
     out[2 * p + 1] = r[p] * sn[p];
   }
 }
-#pragma GCC diagnostic pop
 
 enum class distribution { uniform, normal, truncated };
 
@@ -283,8 +275,6 @@ class random_kernel {
   static int keep_within_two(const T* z, int count, T* kept, int filled) {
     constexpr int n = batch_blocks * per_block<T>;
 #if defined(__AVX512F__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"  // see philox_batch
     constexpr int lanes = 64 / sizeof(T);
     for (int k = 0; k < count && filled < n; k += lanes) {
       if constexpr (sizeof(T) == 4) {
@@ -299,7 +289,6 @@ class random_kernel {
         filled += __builtin_popcount(m);
       }
     }
-#pragma GCC diagnostic pop
 #else
     for (int k = 0; k < count && filled < n; ++k) {  // branch-free: rejections are random
       kept[filled] = z[k];

@@ -1,8 +1,4 @@
 // CPU kernels of the reductions (sum, mean, max, min, prod) and argmax.
-// GCC 12 reports (maybe-)uninitialized variables inside its own avx512fintrin.h when
-// Eigen's AVX-512 packets are inlined here (GCC bug 105593, fixed in GCC 13): noise.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -12,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/cpu/kernel_util.hpp"
 #include "runtime/ops/math_ops.hpp"
 #include "runtime/ops/shape_fns.hpp"
 
@@ -20,13 +17,9 @@ namespace troupe {
 
 namespace {
 
-template <class T>
-using array_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-using const_array_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-
-template <class T>
-constexpr int nan_policy = std::is_floating_point_v<T> ? Eigen::PropagateNaN : Eigen::PropagateFast;
+using cpu::array_map;
+using cpu::const_array_map;
+using cpu::nan_policy;
 
 // Note [Reduction blocks]
 // A reduction collapses the input into groups of adjacent dimensions that are all reduced
