@@ -1,5 +1,6 @@
 // The troupe command line: one binary, subcommands.
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -40,7 +41,15 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--data" && i + 1 < argc) opts.data = argv[++i];
-      else if (a == "--threads" && i + 1 < argc) opts.threads = std::atoi(argv[++i]);
+      else if (a == "--threads" && i + 1 < argc) {
+        std::string v = argv[++i];
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), opts.threads);
+        if (ec != std::errc() || end != v.data() + v.size() || opts.threads < 0) {
+          std::fprintf(stderr, "troupe demo: --threads must be a number >= 0 (0: one per core), got '%s'\n",
+                       v.c_str());
+          return 2;
+        }
+      }
       else {
         std::fprintf(stderr, "troupe demo: unknown option '%s'\n", a.c_str());
         return usage(stderr);

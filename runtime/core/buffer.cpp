@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 #include <utility>
 #include <new>
 #include <string>
@@ -56,14 +59,67 @@ thread_local block_cache tls_cache;
 
 size_t size_class(size_t block) { return block / buffer_alignment; }
 
+// Note [Large buffer cache]
+// glibc gives blocks above its mmap threshold (at most 32 MiB) back to the kernel on
+// free, so a step that allocates the same large outputs every time page-faults all of
+// them again (about 0.4 ms per MiB here: more than many kernels' own work). Freed large
+// blocks are kept, by exact size, up to large_cache_limit bytes in all, and reused by
+// the next allocation of the same size: a training or serving loop allocates the same
+// shapes step after step. release_cached_buffers() gives everything back.
+constexpr size_t large_cache_limit = size_t(512) << 20;
+
+struct large_cache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> blocks;
+  size_t bytes = 0;
+
+  void* take(size_t block) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = blocks.find(block);
+    if (it == blocks.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    bytes -= block;
+    return p;
+  }
+  bool give(void* p, size_t block) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (bytes + block > large_cache_limit) return false;
+    blocks[block].push_back(p);
+    bytes += block;
+    return true;
+  }
+  size_t release() {
+    std::lock_guard<std::mutex> lock(mu);
+    size_t freed = bytes;
+    for (auto& [size, list] : blocks)
+      for (void* p : list) std::free(p);
+    blocks.clear();
+    bytes = 0;
+    return freed;
+  }
+};
+
+large_cache& the_large_cache() {
+  static auto* cache = new large_cache;  // never destroyed: frees may come at exit
+  return *cache;
+}
+
 void* allocate_block(size_t block) {
-  if (block <= max_cached_block)
+  if (block <= max_cached_block) {
     if (void* p = tls_cache.take(size_class(block))) return p;
+  } else if (void* p = the_large_cache().take(block)) {
+    return p;
+  }
   return std::aligned_alloc(buffer_alignment, block);
 }
 
 void free_block(void* p, size_t block) {
-  if (block <= max_cached_block && tls_cache.give(size_class(block), p)) return;
+  if (block <= max_cached_block) {
+    if (tls_cache.give(size_class(block), p)) return;
+  } else if (the_large_cache().give(p, block)) {
+    return;
+  }
   std::free(p);
 }
 
@@ -72,6 +128,8 @@ size_t block_size(size_t bytes) {
   return padded < bytes ? 0 : header_bytes + padded;  // 0: overflow
 }
 }  // namespace
+
+size_t release_cached_buffers() { return the_large_cache().release(); }
 
 buffer* buffer::allocate(size_t bytes, int64_t num_strings) {
   if (num_strings > 0) bytes = size_t(num_strings) * sizeof(std::string);

@@ -49,6 +49,10 @@ class buffer {
   std::shared_ptr<const void> owner_;
 };
 
+/// Frees the large blocks kept for reuse (Note [Large buffer cache] in buffer.cpp);
+/// returns how many bytes were given back. Small per-thread free lists are kept.
+size_t release_cached_buffers();
+
 /// An owning handle to a buffer (intrusive reference count).
 class buffer_ref {
  public:

@@ -24,6 +24,27 @@ TEST(tensor, buffers_are_aligned_refcounted_and_shared_by_copies) {
   EXPECT_TRUE(t.buffer_is_unique());
 }
 
+TEST(tensor, freed_buffers_are_reused_by_same_sized_allocations) {
+  release_cached_buffers();
+  for (int64_t n : {int64_t(10), int64_t(3) << 20}) {  // a small and a large (12 MiB) block
+    void* first;
+    {
+      tensor t(dtype::float32, {n});
+      t.data<float>()[0] = 5;
+      first = t.raw_data();
+    }
+    tensor again(dtype::float32, {n});
+    EXPECT_EQ(again.raw_data(), first) << n;
+    for (float v : again.values<float>()) ASSERT_EQ(v, 0.0f);  // still zero-filled
+    if (n > 1000) {
+      EXPECT_EQ(release_cached_buffers(), 0u);  // the large block is in use again
+      again = tensor();
+      EXPECT_GT(release_cached_buffers(), size_t(12) << 20);
+      EXPECT_EQ(release_cached_buffers(), 0u);
+    }
+  }
+}
+
 TEST(tensor, eigen_views) {
   tensor t = tensor::from_vector<double>({2, 3}, {1, 2, 3, 4, 5, 6});
   auto m = t.matrix<double>();
