@@ -140,6 +140,11 @@ const gemm_shape shapes[] = {
     {129, 67, 400},   {4100, 33, 9},
 };
 
+// Readable parameter names in test logs (instead of gtest's byte dump).
+void PrintTo(const gemm_shape& g, std::ostream* os) {
+  *os << "m=" << g.m << " n=" << g.n << " k=" << g.k;
+}
+
 class gemm_test : public ::testing::TestWithParam<gemm_shape> {};
 
 TEST_P(gemm_test, float_integers_all_layouts) {

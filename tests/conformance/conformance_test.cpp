@@ -141,6 +141,11 @@ std::vector<case_param> all_params() {
   return out;
 }
 
+// Readable parameter names in test logs (instead of gtest's byte dump).
+void PrintTo(const case_param& p, std::ostream* os) {
+  *os << p.c->name << " / " << dtype_name(p.t);
+}
+
 class conformance : public ::testing::TestWithParam<case_param> {};
 
 void check_case(const op_case& c, dtype t, int threads) {
