@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -12,6 +14,7 @@
 #include "runtime/ops/array_ops.hpp"
 #include "runtime/ops/core_ops.hpp"
 #include "runtime/ops/math_ops.hpp"
+#include "runtime/ops/nn_ops.hpp"
 
 namespace troupe {
 namespace {
@@ -244,6 +247,21 @@ class probe_kernel {
   int64_t sleep_ms_ = 0;
 };
 
+// Computes y = x + 1 through forward_or_allocate and records whether it ran in place.
+std::vector<std::pair<std::string, bool>>* the_inplace_log = nullptr;
+
+class inplace_probe_kernel {
+ public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
+  error compute(kernel_context& ctx) const {
+    const tensor& x = ctx.input(0);
+    tensor y = TROUPE_TRY(ctx.forward_or_allocate({0}, 0, x.shape()));
+    the_inplace_log->emplace_back(ctx.this_node().name, y.raw_data() == x.raw_data());
+    y.flat<float>() = x.flat<float>() + 1.0f;
+    return {};
+  }
+};
+
 class executor_probe_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -254,11 +272,21 @@ class executor_probe_test : public ::testing::Test {
                              return {};
                            },
                            .is_stateful = true}));
+    ASSERT_FALSE(ops_.add({.signature = "plus_one(x: float32) -> (y: float32)",
+                           .shape = [](shape_context& c) -> error {
+                             c.set_output(0, c.input(0));
+                             return {};
+                           }}));
     register_cpu_kernels(kernels_);
     kernels_.add_any<probe_kernel>("probe", device_kind::cpu);
+    kernels_.add_any<inplace_probe_kernel>("plus_one", device_kind::cpu);
     the_probe_log = &log_;
+    the_inplace_log = &inplace_;
   }
-  void TearDown() override { the_probe_log = nullptr; }
+  void TearDown() override {
+    the_probe_log = nullptr;
+    the_inplace_log = nullptr;
+  }
   int position(const std::string& name) {
     for (size_t i = 0; i < log_.runs.size(); ++i)
       if (log_.runs[i].first == name) return int(i);
@@ -268,7 +296,61 @@ class executor_probe_test : public ::testing::Test {
   op_registry ops_;
   kernel_registry kernels_;
   probe_log log_;
+  std::vector<std::pair<std::string, bool>> inplace_;
 };
+
+TEST_F(executor_probe_test, kernels_compute_in_place_only_over_values_nobody_else_reads) {
+  graph g(ops_);
+  scope s = scope::root(g);
+  const int64_t n = 4096;  // large enough to be forwarded (small buffers are not)
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {n});
+  output sum = ops::add(s.with_name("sum"), x, x);              // a fresh buffer
+  output a = s.with_name("a").add1("plus_one", {sum});          // last reader of sum
+  s.with_name("b").add1("plus_one", {x});                       // x is the caller's
+  s.with_name("c").add1("plus_one", {a});                       // a is fetched too
+  output small = ops::add(s, ops::slice(s, x, {0}, {4}), ops::slice(s, x, {0}, {4}));
+  s.with_name("d").add1("plus_one", {small});                   // small: not forwarded
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  session sess(g, kernels_, {.num_threads = 1});
+  std::vector<float> xs(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) xs[size_t(i)] = float(i);
+  tensor feed = tensor::from_vector<float>({n}, xs);
+  auto r = sess.run({{"x", feed}}, {"a", "b", "c", "d"});
+  ASSERT_TRUE(r.has_value()) << r.error_value().to_string();
+  std::map<std::string, bool> in_place(inplace_.begin(), inplace_.end());
+  EXPECT_TRUE(in_place.at("a"));   // reused sum's buffer
+  EXPECT_FALSE(in_place.at("b"));  // a fed tensor is never written
+  EXPECT_FALSE(in_place.at("c"));  // a fetched value is never written
+  EXPECT_FALSE(in_place.at("d"));
+  for (int64_t i = 0; i < n; i += 511) {
+    EXPECT_EQ((*r)[0].data<float>()[i], 2.0f * float(i) + 1) << i;
+    EXPECT_EQ((*r)[1].data<float>()[i], float(i) + 1) << i;
+    EXPECT_EQ((*r)[2].data<float>()[i], 2.0f * float(i) + 2) << i;
+    EXPECT_EQ(feed.data<float>()[i], float(i)) << i;
+  }
+  EXPECT_EQ((*r)[3].data<float>()[3], 7.0f);
+}
+
+TEST_F(executor_probe_test, a_value_with_two_readers_is_not_overwritten_by_the_first) {
+  graph g(ops_);
+  scope s = scope::root(g);
+  output x = ops::placeholder(s.with_name("x"), dtype::float32, {4096});
+  output e = ops::exp(s.with_name("e"), x);
+  output n = ops::neg(s.with_name("n"), e);      // readers of e: n and q
+  output q = ops::exp(s.with_name("q"), e);
+  ops::add(s.with_name("t"), n, q);              // exp(e) - e
+  ASSERT_TRUE(s.ok());
+  for (int threads : {1, 2}) {
+    session sess(g, kernels_, {.num_threads = threads});
+    for (int rep = 0; rep < 20; ++rep) {
+      auto r = sess.run({{"x", tensor(dtype::float32, {4096})}}, {"t"});  // x = 0: e = 1
+      ASSERT_TRUE(r.has_value());
+      // If n overwrote e before q read it, q would be exp(-1) instead of exp(1).
+      const float want = std::exp(1.0f) - 1.0f;
+      for (float v : (*r)[0].values<float>()) ASSERT_NEAR(v, want, 1e-6f);
+    }
+  }
+}
 
 TEST_F(executor_probe_test, independent_expensive_branches_run_on_different_threads) {
   graph g(ops_);

@@ -159,13 +159,14 @@ void compute_binary(kernel_context& ctx, const cpu::broadcast_plan<2>& plan, con
 template <class T, class Fn, class TOut = T>
 class binary_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   error compute(kernel_context& ctx) const {
     const tensor& x = ctx.input(0);
     const tensor& y = ctx.input(1);
     if constexpr (!std::is_same_v<T, std::string>) {
       // Same shapes (the common case, and every scalar op): one flat loop, no plan.
       if (x.shape() == y.shape()) {
-        tensor z = TROUPE_TRY(ctx.allocate_output(0, x.shape()));
+        tensor z = TROUPE_TRY(ctx.forward_or_allocate({0, 1}, 0, x.shape()));
         const T* a = x.data<T>();
         const T* b = y.data<T>();
         TOut* out = z.data<TOut>();
@@ -289,9 +290,10 @@ struct logical_not_fn {
 template <class T, class Fn>
 class unary_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   error compute(kernel_context& ctx) const {
     const tensor& x = ctx.input(0);
-    tensor y = TROUPE_TRY(ctx.allocate_output(0, x.shape()));
+    tensor y = TROUPE_TRY(ctx.forward_or_allocate({0}, 0, x.shape()));
     const T* in = x.data<T>();
     T* out = y.data<T>();
     ctx.parallel_for(x.num_elements(), Fn::cost, [&](int64_t begin, int64_t end) {

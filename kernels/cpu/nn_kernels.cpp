@@ -26,7 +26,7 @@ constexpr int64_t transcendental_cost = 20;
 template <class T, class F>
 error map_unary(kernel_context& ctx, int64_t cost_per_element, F f) {
   const tensor& x = ctx.input(0);
-  tensor y = TROUPE_TRY(ctx.allocate_output(0, x.shape()));
+  tensor y = TROUPE_TRY(ctx.forward_or_allocate({0}, 0, x.shape()));
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   ctx.parallel_for(x.num_elements(), cost_per_element, [&](int64_t begin, int64_t end) {
@@ -90,6 +90,7 @@ class matmul_kernel {
 template <class T>
 class bias_add_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   error compute(kernel_context& ctx) const {
     const tensor& value = ctx.input(0);
     const tensor& bias = ctx.input(1);
@@ -98,7 +99,7 @@ class bias_add_kernel {
     TROUPE_REQUIRE(bias.rank() == 1 && bias.dim(0) == value.dim(value.rank() - 1),
                    "bias length differs from the last dimension of value: value is ",
                    value.shape().to_string(), ", bias is ", bias.shape().to_string());
-    tensor out = TROUPE_TRY(ctx.allocate_output(0, value.shape()));
+    tensor out = TROUPE_TRY(ctx.forward_or_allocate({0}, 0, value.shape()));
     const int64_t cols = bias.dim(0);
     if (out.num_elements() == 0) return {};
     const int64_t rows = value.num_elements() / cols;
@@ -119,6 +120,7 @@ class bias_add_kernel {
 template <class T>
 class relu_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   error compute(kernel_context& ctx) const {
     return map_unary<T>(ctx, 1, [](const auto& x) { return x.max(T(0)); });
   }
@@ -127,6 +129,7 @@ class relu_kernel {
 template <class T>
 class sigmoid_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   // 1 / (1 + exp(-x)): exp(-x) overflows to inf for very negative x, giving exactly 0.
   error compute(kernel_context& ctx) const {
     return map_unary<T>(ctx, transcendental_cost,
@@ -137,6 +140,7 @@ class sigmoid_kernel {
 template <class T>
 class tanh_kernel {
  public:
+  static constexpr bool forwards_inputs = true;  // see forward_or_allocate
   error compute(kernel_context& ctx) const {
     return map_unary<T>(ctx, transcendental_cost, [](const auto& x) { return x.tanh(); });
   }

@@ -1,5 +1,6 @@
 #include "runtime/exec/executor.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -18,6 +19,7 @@ namespace troupe {
 
 namespace {
 constexpr int64_t cheap_input_elements = 4096;
+constexpr size_t min_forward_bytes = 4096;
 bool is_always_cheap(const std::string& op) {
   return op == "const" || op == "identity" || op == "no_op" || op == "reshape" ||
          op == "placeholder";
@@ -53,7 +55,10 @@ expected<std::shared_ptr<const executable>> executable::make(detail::plan p,
     en.output_begin = slot_base[i];
     en.num_outputs = pn.num_outputs();
     en.always_cheap = pn.n == nullptr || is_always_cheap(pn.n->op);
-    if (pn.n != nullptr) en.kernel = TROUPE_TRY(kernels(*pn.n));
+    if (pn.n != nullptr) {
+      en.kernel = TROUPE_TRY(kernels(*pn.n));
+      en.forwards_inputs = en.kernel->forwards_inputs();
+    }
     en.input_begin = int(x->input_slots_.size());
     for (endpoint in : pn.inputs) {
       TROUPE_ASSERT(p.nodes[size_t(in.node)].alive, "input of a live node is dead");
@@ -142,8 +147,36 @@ struct run_state {
     }
     for (int i = 0; i < en.num_inputs; ++i)
       in[i] = &slots[size_t(x.input_slots_[size_t(en.input_begin + i)])];
+    if (!en.forwards_inputs) return run_kernel(en, in, out, {});
+    // An input slot this node is the last reader of (its use count is down to this one
+    // read: other readers have finished, and fetched slots keep an extra use) is moved
+    // out of the slot, so the kernel may compute in place over it (forward_or_allocate).
+    // Only for the first two inputs, and only for buffers that are not small: small ones
+    // come from a per-thread free list at a cost below that of the bookkeeping.
+    uint8_t forwardable[2] = {0, 0};
+    bool any = false;
+    for (int i = 0; i < std::min(en.num_inputs, 2); ++i) {
+      int s = x.input_slots_[size_t(en.input_begin + i)];
+      const buffer_ref& b = slots[size_t(s)].buffer_handle();
+      forwardable[i] = b && b->size() >= min_forward_bytes &&
+                       uses[size_t(s)].load(std::memory_order_acquire) == 1;
+      any |= forwardable[i] != 0;
+    }
+    if (!any) return run_kernel(en, in, out, {});
+    tensor owned[2];
+    for (int i = 0; i < 2; ++i) {
+      if (!forwardable[i]) continue;
+      owned[i] = std::move(slots[size_t(x.input_slots_[size_t(en.input_begin + i)])]);
+      in[i] = &owned[i];
+    }
+    return run_kernel(en, in, out, {forwardable, size_t(std::min(en.num_inputs, 2))});
+  }
+
+  error run_kernel(const executable::exec_node& en, const tensor** in, tensor* out,
+                   std::span<const uint8_t> forwardable) {
     const node& n = *en.n;
-    kernel_context ctx(n, {in, size_t(en.num_inputs)}, {out, size_t(en.num_outputs)}, dev, step_id);
+    kernel_context ctx(n, {in, size_t(en.num_inputs)}, {out, size_t(en.num_outputs)}, dev, step_id,
+                       forwardable);
     error e;
     try {
       e = en.kernel->compute(ctx);

@@ -39,6 +39,7 @@ class executable {
     int succ_begin = 0, succ_end = 0;       // into successors_
     int initial_pending = 0;
     bool always_cheap = false;
+    bool forwards_inputs = false;  // the kernel may compute in place over an input
   };
 
  private:

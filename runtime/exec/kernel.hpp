@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <span>
@@ -35,9 +36,12 @@ class kernel_construction {
 /// One context per node execution; not shared between threads.
 class kernel_context {
  public:
+  /// `forwardable[i]` != 0 says input i is read by no one after this node, so its
+  /// buffer may become an output's (see forward_or_allocate); empty = none is.
   kernel_context(const node& n, std::span<const tensor* const> inputs, std::span<tensor> outputs,
-                 cpu_device& dev, int64_t step_id)
-      : node_(n), inputs_(inputs), outputs_(outputs), device_(dev), step_id_(step_id) {}
+                 cpu_device& dev, int64_t step_id, std::span<const uint8_t> forwardable = {})
+      : node_(n), inputs_(inputs), outputs_(outputs), device_(dev), step_id_(step_id),
+        forwardable_(forwardable) {}
 
   const node& this_node() const { return node_; }
   int num_inputs() const { return int(inputs_.size()); }
@@ -52,6 +56,26 @@ class kernel_context {
     tensor t = TROUPE_TRY(tensor::allocate(output_type(i), s));
     outputs_[size_t(i)] = t;
     return t;
+  }
+  /// Output o with shape s, computed in place over input i's buffer when nothing else can
+  /// see it any more (this node is its last reader, nobody else holds the buffer, same
+  /// dtype and size); otherwise a fresh allocation. Only for kernels that may write each
+  /// output element after reading the input elements it depends on (elementwise ops).
+  /// The first of `candidates` that qualifies is used.
+  expected<tensor> forward_or_allocate(std::initializer_list<int> candidates, int o,
+                                       const tensor_shape& s) {
+    if (forwardable_.empty()) return allocate_output(o, s);
+    for (int i : candidates) {
+      if (size_t(i) >= forwardable_.size() || !forwardable_[size_t(i)]) continue;
+      const tensor& in = input(i);
+      if (in.dtype() == output_type(o) && in.dtype() != dtype::string && in.buffer_is_unique() &&
+          in.num_elements() == s.num_elements()) {
+        tensor t = TROUPE_TRY(in.reshaped(s));
+        outputs_[size_t(o)] = t;
+        return t;
+      }
+    }
+    return allocate_output(o, s);
   }
   /// Sets output i to an existing tensor (identity, reshape: a view, no copy).
   void set_output(int i, tensor t) { outputs_[size_t(i)] = std::move(t); }
@@ -71,6 +95,7 @@ class kernel_context {
   std::span<tensor> outputs_;
   cpu_device& device_;
   int64_t step_id_;
+  std::span<const uint8_t> forwardable_;
 };
 
 /// The interface every kernel is run through. Implementations are the final
@@ -81,6 +106,10 @@ class op_kernel {
  public:
   virtual ~op_kernel() = default;
   virtual error compute(kernel_context& ctx) const = 0;
+  /// True if compute() may call forward_or_allocate: only then does the executor hand
+  /// the node inputs it may overwrite. Kernels say so with
+  /// `static constexpr bool forwards_inputs = true;`.
+  virtual bool forwards_inputs() const = 0;
 };
 
 template <class K>
@@ -92,6 +121,10 @@ class kernel_adapter final : public op_kernel {
     return std::unique_ptr<op_kernel>(std::move(k));
   }
   error compute(kernel_context& ctx) const override { return k_.compute(ctx); }
+  bool forwards_inputs() const override {
+    if constexpr (requires { K::forwards_inputs; }) return K::forwards_inputs;
+    return false;
+  }
 
  private:
   K k_;
