@@ -76,7 +76,7 @@ struct Attr {
 }
 
 struct AttrValue {
-  # The value of an attribute: one of the 9 kinds of op signatures. The member numbers
+  # The value of an attribute: one of the 10 kinds of op signatures. The member numbers
   # are troupe::attr_kind's plus 1 (runtime/graph/attr_value.hpp): a new kind takes the
   # next number in both places.
 
@@ -101,6 +101,9 @@ struct AttrValue {
     # Kind "list(float)".
     tensor @9 :Tensor;
     # Kind "tensor", in tensor.capnp's format.
+    typeList @10 :List(DType);
+    # Kind "list(type)": the dtypes of a tuple of tensors (queue components), in order;
+    # each numbered as in tensor.capnp, never invalid; may be empty.
   }
 }
 

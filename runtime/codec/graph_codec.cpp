@@ -40,7 +40,8 @@ static_assert(uint16_t(which::BOOLEAN) == which_of(attr_kind::boolean) &&
                   uint16_t(which::SHAPE) == which_of(attr_kind::shape) &&
                   uint16_t(which::INT_LIST) == which_of(attr_kind::int_list) &&
                   uint16_t(which::FLOAT_LIST) == which_of(attr_kind::float_list) &&
-                  uint16_t(which::TENSOR) == which_of(attr_kind::tensor),
+                  uint16_t(which::TENSOR) == which_of(attr_kind::tensor) &&
+                  uint16_t(which::TYPE_LIST) == which_of(attr_kind::type_list),
               "schemas/graph.capnp AttrValue must number its members as attr_kind + 1");
 
 constexpr size_t word_bytes = sizeof(capnp::word);
@@ -93,6 +94,14 @@ error write_attr(const attr_value& value, wire::AttrValue::Builder out) {
       break;
     }
     case attr_kind::tensor: return codec::write_tensor(value.get<tensor>(), out.initTensor());
+    case attr_kind::type_list: {
+      const auto& v = value.get<std::vector<dtype>>();
+      for (size_t i = 0; i < v.size(); ++i)
+        TROUPE_REQUIRE(v[i] != dtype::invalid, "element ", i, ": expected a dtype, got invalid");
+      auto list = out.initTypeList(unsigned(v.size()));
+      for (size_t i = 0; i < v.size(); ++i) list.set(unsigned(i), static_cast<wire::DType>(v[i]));
+      break;
+    }
   }
   return {};
 }
@@ -143,6 +152,15 @@ std::vector<T> to_vector(typename capnp::List<T>::Reader list) {
   return out;
 }
 
+// A dtype as numbered in tensor.capnp; `what` says where it was found.
+expected<dtype> read_dtype(wire::DType t, std::string_view what = {}) {
+  const auto raw = static_cast<uint16_t>(t);
+  if (raw == 0 || raw > uint16_t(dtype::string))
+    return make_error(errc::invalid_argument, "unknown dtype number ", raw, what,
+                      ": expected 1 (float32) to 6 (string)");
+  return static_cast<dtype>(raw);
+}
+
 expected<attr_value> read_attr(wire::AttrValue::Reader v) {
   switch (v.which()) {
     case which::UNSET:
@@ -154,13 +172,7 @@ expected<attr_value> read_attr(wire::AttrValue::Reader v) {
       auto s = v.getString();
       return attr_value(std::string(reinterpret_cast<const char*>(s.begin()), s.size()));
     }
-    case which::TYPE: {
-      const auto raw = static_cast<uint16_t>(v.getType());
-      if (raw == 0 || raw > uint16_t(dtype::string))
-        return make_error(errc::invalid_argument, "unknown dtype number ", raw,
-                          ": expected 1 (float32) to 6 (string)");
-      return attr_value(static_cast<dtype>(raw));
-    }
+    case which::TYPE: return attr_value(TROUPE_TRY(read_dtype(v.getType())));
     case which::SHAPE: {
       auto s = v.getShape();
       auto dims = s.getDims();
@@ -181,9 +193,17 @@ expected<attr_value> read_attr(wire::AttrValue::Reader v) {
     case which::INT_LIST: return attr_value(to_vector<int64_t>(v.getIntList()));
     case which::FLOAT_LIST: return attr_value(to_vector<double>(v.getFloatList()));
     case which::TENSOR: return attr_value(TROUPE_TRY(codec::read_tensor(v.getTensor())));
+    case which::TYPE_LIST: {
+      auto list = v.getTypeList();
+      std::vector<dtype> out;
+      out.reserve(list.size());
+      for (unsigned i = 0; i < list.size(); ++i)
+        out.push_back(TROUPE_TRY(read_dtype(list[i], str_cat(" at position ", i))));
+      return attr_value(std::move(out));
+    }
   }
   return make_error(errc::invalid_argument, "unknown attribute kind number ",
-                    uint16_t(v.which()), ": expected 1 (bool) to 9 (tensor)");
+                    uint16_t(v.which()), ": expected 1 (bool) to 10 (list(type))");
 }
 
 // The node at `position` as a node_def for add_node; checks what add_node cannot see in

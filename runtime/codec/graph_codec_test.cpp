@@ -43,6 +43,8 @@ op_registry test_ops(bool with_extra = false) {
                            "weights: list(float); init: tensor",
               .shape = every_attr_shape}));
   ok(reg.add({.signature = "pack(values: N*T) -> (out: T)", .shape = pack_shape}));
+  ok(reg.add({.signature = "tuple(components: Tc) -> (outs: out_types); Tc: list(type); "
+                           "out_types: list(type)"}));
   if (with_extra) ok(reg.add({.signature = "extra() -> (out: float32)"}));
   return reg;
 }
@@ -470,13 +472,13 @@ TEST(graph_codec, bad_attributes_name_the_node_and_the_attribute) {
                               auto v = a[0].initValue();
                               v.setBoolean(true);
                               capnp::AnyStruct::Builder any(kj::mv(v));
-                              any.getDataSection()[0] = 10;  // the tag: bits [0, 16)
+                              any.getDataSection()[0] = 11;  // the tag: bits [0, 16)
                               any.getDataSection()[1] = 0;
                             }).bytes(),
                             reg),
                errc::invalid_argument,
-               "nodes[0] ('p'): attribute 'dtype': unknown attribute kind number 10: expected 1 "
-               "(bool) to 9 (tensor)");
+               "nodes[0] ('p'): attribute 'dtype': unknown attribute kind number 11: expected 1 "
+               "(bool) to 10 (list(type))");
   auto with_shape = [](bool unknown_rank, std::vector<int64_t> dims) {
     return placeholder_with([&](node_t n) {
       auto a = n.initAttrs(2);
@@ -498,6 +500,65 @@ TEST(graph_codec, bad_attributes_name_the_node_and_the_attribute) {
   auto ok = decode_graph(with_shape(false, {-1, 7}).bytes(), reg);
   ASSERT_TRUE(ok.has_value()) << ok.error_value().to_string();
   EXPECT_EQ(ok->at(0).output_shapes[0], (partial_shape{-1, 7}));
+}
+
+TEST(graph_codec, type_list_attributes_round_trip_and_are_checked) {
+  op_registry reg = test_ops();
+  graph g(reg);
+  int f = add(g, {.name = "f", .op = "placeholder", .attrs = {{"dtype", dtype::float32}}});
+  int l = add(g, {.name = "l", .op = "placeholder", .attrs = {{"dtype", dtype::int64}}});
+  const std::vector<dtype> every(std::begin(all_dtypes), std::end(all_dtypes));
+  add(g, {.name = "t", .op = "tuple", .inputs = {{f, 0}, {l, 0}, {f, 0}},
+          .attrs = {{"out_types", every}}});
+  add(g, {.name = "empty", .op = "tuple", .attrs = {{"out_types", std::vector<dtype>{}}}});
+  ASSERT_EQ(g.num_nodes(), 4);
+  flat_buffer buf = encode_ok(g);
+  auto decoded = decode_graph(buf.bytes(), reg);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error_value().to_string();
+  expect_same_graph(g, *decoded);
+  const node& t = decoded->at(2);
+  EXPECT_EQ(t.attr<std::vector<dtype>>("Tc"),
+            (std::vector<dtype>{dtype::float32, dtype::int64, dtype::float32}));
+  EXPECT_EQ(t.attr<std::vector<dtype>>("out_types"), every);
+  EXPECT_EQ(t.output_types, every);
+  EXPECT_TRUE(decoded->at(3).attr<std::vector<dtype>>("Tc").empty());
+  EXPECT_EQ(decoded->at(3).num_outputs(), 0);
+
+  // Hand-written: an unknown dtype number inside the list, and a list that disagrees
+  // with the inputs (add_node's error, found again on decode).
+  auto tuple_with = [](std::vector<uint16_t> types) {
+    return build_message([&](wire::Graph::Builder root) {
+      root.setFormatVersion(1);
+      auto nodes = root.initNodes(2);
+      nodes[0].setName("f");
+      nodes[0].setOp("placeholder");
+      auto pa = nodes[0].initAttrs(1);
+      pa[0].setName("dtype");
+      pa[0].initValue().setType(wire::DType::FLOAT32);
+      nodes[1].setName("t");
+      nodes[1].setOp("tuple");
+      auto in = nodes[1].initInputs(1);
+      in[0].setNode(0);
+      auto a = nodes[1].initAttrs(2);
+      a[0].setName("Tc");
+      auto list = a[0].initValue().initTypeList(unsigned(types.size()));
+      for (size_t i = 0; i < types.size(); ++i)
+        list.set(unsigned(i), static_cast<wire::DType>(types[i]));
+      a[1].setName("out_types");
+      a[1].initValue().initTypeList(0);
+    });
+  };
+  auto ok = decode_graph(tuple_with({1}).bytes(), reg);
+  ASSERT_TRUE(ok.has_value()) << ok.error_value().to_string();
+  EXPECT_EQ(ok->at(1).attr<std::vector<dtype>>("Tc"), (std::vector<dtype>{dtype::float32}));
+  expect_error(decode_graph(tuple_with({1, 0}).bytes(), reg), errc::invalid_argument,
+               "decode_graph: nodes[1] ('t'): attribute 'Tc': unknown dtype number 0 at "
+               "position 1: expected 1 (float32) to 6 (string)");
+  expect_error(decode_graph(tuple_with({77}).bytes(), reg), errc::invalid_argument,
+               "unknown dtype number 77 at position 0");
+  expect_error(decode_graph(tuple_with({4}).bytes(), reg), errc::invalid_argument,
+               "decode_graph: nodes[1]: node 't' (tuple): input 'components' (f:0) has dtypes "
+               "[float32] but attribute 'Tc' is [int64]");
 }
 
 TEST(graph_codec, corrupt_tensor_attribute_is_data_loss) {

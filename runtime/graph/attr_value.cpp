@@ -16,6 +16,7 @@ std::string_view attr_kind_name(attr_kind k) {
     case attr_kind::int_list: return "list(int)";
     case attr_kind::float_list: return "list(float)";
     case attr_kind::tensor: return "tensor";
+    case attr_kind::type_list: return "list(type)";
   }
   return "?";
 }
@@ -51,6 +52,8 @@ size_t attr_value::hash() const {
           }
         } else if constexpr (std::is_same_v<X, dtype>) {
           h = mix(h, size_t(x));
+        } else if constexpr (std::is_same_v<X, std::vector<dtype>>) {
+          for (dtype t : x) h = mix(h, size_t(t));
         } else {
           h = mix(h, std::hash<X>{}(x));
         }
@@ -73,6 +76,10 @@ std::string attr_value::to_string() const {
                            std::is_same_v<X, std::vector<double>>) {
           os << '[';
           for (size_t i = 0; i < x.size(); ++i) os << (i ? "," : "") << x[i];
+          os << ']';
+        } else if constexpr (std::is_same_v<X, std::vector<dtype>>) {
+          os << '[';
+          for (size_t i = 0; i < x.size(); ++i) os << (i ? "," : "") << dtype_name(x[i]);
           os << ']';
         } else os << x;
       },

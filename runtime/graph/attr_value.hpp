@@ -21,6 +21,7 @@ enum class attr_kind : uint8_t {
   int_list,    ///< "list(int)"
   float_list,  ///< "list(float)"
   tensor,      ///< "tensor"
+  type_list,   ///< "list(type)": dtypes of a tuple of tensors (queue components)
 };
 std::string_view attr_kind_name(attr_kind k);
 
@@ -28,7 +29,8 @@ std::string_view attr_kind_name(attr_kind k);
 class attr_value {
  public:
   using storage = std::variant<bool, int64_t, double, std::string, dtype, partial_shape,
-                               std::vector<int64_t>, std::vector<double>, troupe::tensor>;
+                               std::vector<int64_t>, std::vector<double>, troupe::tensor,
+                               std::vector<dtype>>;
 
   attr_value() = default;
   attr_value(bool v) : v_(v) {}
@@ -44,6 +46,7 @@ class attr_value {
   attr_value(std::initializer_list<int64_t> v) : v_(std::vector<int64_t>(v)) {}
   attr_value(std::vector<double> v) : v_(std::move(v)) {}
   attr_value(troupe::tensor v) : v_(std::move(v)) {}
+  attr_value(std::vector<dtype> v) : v_(std::move(v)) {}
 
   attr_kind kind() const { return attr_kind(v_.index()); }
   template <class T>

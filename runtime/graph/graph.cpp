@@ -32,6 +32,44 @@ bool coerce(attr_value& v, attr_kind k) {
   return false;
 }
 
+std::string dtype_list(std::span<const dtype> types) {
+  std::string out = "[";
+  for (size_t i = 0; i < types.size(); ++i) out += str_cat(i ? "," : "", dtype_name(types[i]));
+  return out + "]";
+}
+
+// A tuple argument typed by a list(type) attribute: the dtypes of its `count` inputs from
+// `first` on must be the attribute's when it is given (or inferred from an earlier
+// argument); otherwise they become its value.
+error match_type_list(const graph& g, node_def& def, const arg_def& arg, size_t first,
+                      size_t count, const std::string& where) {
+  std::vector<dtype> types;
+  std::string names;
+  for (size_t j = 0; j < count; ++j) {
+    types.push_back(g.type_of(def.inputs[first + j]));
+    names += str_cat(j ? ", " : "", g.endpoint_name(def.inputs[first + j]));
+  }
+  const std::string& ta = arg.type_list_attr;
+  auto it = def.attrs.find(ta);
+  if (it == def.attrs.end()) {
+    def.attrs.emplace(ta, attr_value(std::move(types)));
+    return {};
+  }
+  const auto& want = it->second.get<std::vector<dtype>>();
+  if (want == types) return {};
+  std::string first_difference;
+  for (size_t j = 0; j < count && j < want.size(); ++j) {
+    if (want[j] != types[j]) {
+      first_difference = str_cat(": component ", j, " (", g.endpoint_name(def.inputs[first + j]),
+                                 ") is ", dtype_name(types[j]), ", not ", dtype_name(want[j]));
+      break;
+    }
+  }
+  return make_error(errc::invalid_argument, where, ": input '", arg.name, "' (", names,
+                    ") has dtypes ", dtype_list(types), " but attribute '", ta, "' is ",
+                    dtype_list(want), first_difference);
+}
+
 }  // namespace
 
 expected<int> graph::add_node(node_def def) {
@@ -71,44 +109,69 @@ expected<int> graph::add_node(node_def def) {
                   ", got ", attr_kind_name(value.kind()), " ", value.to_string());
   }
 
-  // Split the flat inputs among the signature's arguments; one list argument may take
-  // the remaining inputs when its length is not given.
+  // Split the flat inputs among the signature's arguments; one list argument (N*T, or a
+  // tuple typed by a list(type) attribute) may take the remaining inputs when its length
+  // is not given.
   const auto& args = d->inputs();
+  auto length_attr = [](const arg_def& a) -> const std::string& {
+    return a.is_list() ? a.number_attr : a.type_list_attr;
+  };
   std::vector<int64_t> counts(args.size(), 1);
   int unknown_list = -1;
   int64_t known = 0;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (!args[i].is_list()) {
+    if (!args[i].is_list() && args[i].type_list_attr.empty()) {
       known += 1;
       continue;
     }
-    if (const attr_value* n = def.attrs.count(args[i].number_attr) ? &def.attrs.at(args[i].number_attr) : nullptr) {
-      counts[i] = n->get<int64_t>();
+    if (auto n = def.attrs.find(length_attr(args[i])); n != def.attrs.end()) {
+      counts[i] = args[i].is_list() ? n->second.get<int64_t>()
+                                    : int64_t(n->second.get<std::vector<dtype>>().size());
       known += counts[i];
     } else if (unknown_list < 0) {
       unknown_list = int(i);
     } else {
       return fail(errc::invalid_argument, "the lengths of list inputs '", args[size_t(unknown_list)].name,
                   "' and '", args[i].name, "' cannot both be inferred; give attribute '",
-                  args[i].number_attr, "'");
+                  length_attr(args[i]), "'");
     }
   }
+  // What the list arguments take, for the count errors below.
+  auto list_lengths = [&] {
+    std::string out;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!args[i].is_list() && args[i].type_list_attr.empty()) continue;
+      if (int(i) == unknown_list) continue;
+      out += str_cat(out.empty() ? " (" : ", ", "input '", args[i].name, "' takes ", counts[i],
+                     ": ", args[i].is_list() ? "attribute '" : "the length of attribute '",
+                     length_attr(args[i]), "'");
+    }
+    return out.empty() ? out : out + ")";
+  };
   if (unknown_list >= 0) {
     int64_t rest = int64_t(def.inputs.size()) - known;
     if (rest < 0)
-      return fail(errc::invalid_argument, "expected at least ", known, " inputs, got ", def.inputs.size());
+      return fail(errc::invalid_argument, "expected at least ", known, " inputs, got ",
+                  def.inputs.size(), list_lengths());
     counts[size_t(unknown_list)] = rest;
-    def.attrs[args[size_t(unknown_list)].number_attr] = attr_value(rest);
+    if (args[size_t(unknown_list)].is_list())
+      def.attrs[args[size_t(unknown_list)].number_attr] = attr_value(rest);
     known += rest;
   }
   if (known != int64_t(def.inputs.size()))
-    return fail(errc::invalid_argument, "expected ", known, " inputs, got ", def.inputs.size());
+    return fail(errc::invalid_argument, "expected ", known, " inputs, got ", def.inputs.size(),
+                list_lengths());
 
   // Infer type attributes from the inputs and check fixed dtypes.
   std::map<std::string, std::pair<dtype, std::string>, std::less<>> inferred;  // attr -> (dtype, from)
   size_t flat = 0;
   std::vector<dtype> input_types;
   for (size_t i = 0; i < args.size(); ++i) {
+    if (!args[i].type_list_attr.empty()) {
+      TROUPE_TRY(match_type_list(*this, def, args[i], flat, size_t(counts[i]), where));
+      for (int64_t j = 0; j < counts[i]; ++j, ++flat) input_types.push_back(type_of(def.inputs[flat]));
+      continue;
+    }
     for (int64_t j = 0; j < counts[i]; ++j, ++flat) {
       endpoint e = def.inputs[flat];
       dtype t = type_of(e);
@@ -159,6 +222,13 @@ expected<int> graph::add_node(node_def def) {
                     ": expected one of ", names);
       }
     }
+    if (a.kind == attr_kind::type_list) {
+      const auto& types = it->second.get<std::vector<dtype>>();
+      for (size_t i = 0; i < types.size(); ++i)
+        if (types[i] == dtype::invalid)
+          return fail(errc::invalid_argument, "attribute '", a.name, "' ",
+                      it->second.to_string(), ": element ", i, " is not a dtype");
+    }
     if (a.kind == attr_kind::integer && it->second.get<int64_t>() < 0) {
       for (const auto* list : {&d->inputs(), &d->outputs()})
         for (const arg_def& arg : *list)
@@ -179,6 +249,11 @@ expected<int> graph::add_node(node_def def) {
   n.attrs = std::move(def.attrs);
   n.input_types = std::move(input_types);
   for (const arg_def& o : d->outputs()) {
+    if (!o.type_list_attr.empty()) {
+      const auto& types = n.attr<std::vector<dtype>>(o.type_list_attr);
+      n.output_types.insert(n.output_types.end(), types.begin(), types.end());
+      continue;
+    }
     int64_t count = o.is_list() ? n.attr<int64_t>(o.number_attr) : 1;
     dtype t = o.fixed_type != dtype::invalid ? o.fixed_type : n.attr<dtype>(o.type_attr);
     for (int64_t j = 0; j < count; ++j) n.output_types.push_back(t);

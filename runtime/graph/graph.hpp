@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,7 +69,10 @@ class graph {
 
   int num_nodes() const { return int(nodes_.size()); }
   const node& at(int id) const { return nodes_[size_t(id)]; }
-  const std::vector<node>& nodes() const { return nodes_; }
+  /// In id order. Adding a node never moves the others: references to nodes stay valid
+  /// while the graph grows (gradient functions add nodes while one is being looked at;
+  /// cached executables point at nodes).
+  const std::deque<node>& nodes() const { return nodes_; }
   const op_registry& ops() const { return *ops_; }
 
   /// The node with this name, or a not_found error.
@@ -86,7 +90,7 @@ class graph {
 
  private:
   const op_registry* ops_;
-  std::vector<node> nodes_;
+  std::deque<node> nodes_;
   std::unordered_map<std::string, int> by_name_;
 };
 

@@ -118,6 +118,7 @@ class signature_parser {
       TROUPE_TRY(expect(")"));
       if (e == "int") return attr_kind::int_list;
       if (e == "float") return attr_kind::float_list;
+      if (e == "type") return attr_kind::type_list;
       return fail(str_cat("unknown list element kind '", e, "'"));
     }
     for (attr_kind c : {attr_kind::boolean, attr_kind::integer, attr_kind::real, attr_kind::string,
@@ -134,6 +135,21 @@ class signature_parser {
     do {
       if (accept("?")) out.push_back(-1);
       else out.push_back(TROUPE_TRY(number()));
+    } while (accept(","));
+    TROUPE_TRY(expect("]"));
+    return out;
+  }
+
+  // "[float32, int64]" or "[]".
+  expected<std::vector<dtype>> dtype_list() {
+    TROUPE_TRY(expect("["));
+    std::vector<dtype> out;
+    if (accept("]")) return out;
+    do {
+      std::string t = TROUPE_TRY(ident());
+      auto d = parse_dtype(t);
+      if (!d) return fail(str_cat("unknown dtype '", t, "'"));
+      out.push_back(*d);
     } while (accept(","));
     TROUPE_TRY(expect("]"));
     return out;
@@ -172,6 +188,7 @@ class signature_parser {
         return attr_value(std::vector<int64_t>(v.begin(), v.end()));
       }
       case attr_kind::float_list: return attr_value(TROUPE_TRY(number_list()));
+      case attr_kind::type_list: return attr_value(TROUPE_TRY(dtype_list()));
       case attr_kind::tensor: break;
     }
     return fail("tensor attributes take no default");
@@ -201,6 +218,20 @@ class signature_parser {
 
 }  // namespace
 
+// Note [Tuple arguments]
+// (An addendum to Note [Op signatures].) An argument whose TYPE names an attribute of
+// kind list(type) is a tuple of tensors of mixed dtypes, as TensorFlow's queue ops take
+// ("component_types: list(type)"):
+//   queue_enqueue(components: Tcomponents) -> (); Tcomponents: list(type)
+//   queue_dequeue() -> (components: component_types); component_types: list(type)
+// The argument takes len(attribute) tensors, the i-th of dtype attribute[i]
+// (arg_def::type_list_attr names the attribute). For inputs the attribute is inferred
+// from the inputs' dtypes when not given (like the length of an N*T list, at most one
+// list argument per op may be left to inference) and checked when given; for outputs it
+// must be given or have a default. A list(type) attribute must be declared by a clause
+// (an undeclared name is a type attribute), is never the kernel's dtype key, and cannot be
+// repeated with N*. Defaults are written [float32, int64] or [].
+
 const attr_def* op_def::find_attr(std::string_view name) const {
   for (const attr_def& a : attrs_)
     if (a.name == name) return &a;
@@ -215,9 +246,19 @@ expected<op_def> op_def::parse(op_spec spec) {
     return make_error(errc::invalid_argument, "op signature '", spec.signature, "': ", what...);
   };
   // Attributes the arguments use but no clause declared: a type attribute may be any
-  // dtype, a list length is an int.
-  for (const auto* args : {&d.inputs_, &d.outputs_}) {
-    for (const arg_def& a : *args) {
+  // dtype, a list length is an int. An argument typed by a list(type) attribute is a
+  // tuple of tensors of those dtypes (see Note [Tuple arguments]).
+  for (auto* args : {&d.inputs_, &d.outputs_}) {
+    for (arg_def& a : *args) {
+      if (const attr_def* t = d.find_attr(a.type_attr); t && t->kind == attr_kind::type_list) {
+        if (a.is_list())
+          return bad("'", a.name, ": ", a.number_attr, "*", a.type_attr, "': '", a.type_attr,
+                     "' is a list(type), which gives the length itself: write '", a.name, ": ",
+                     a.type_attr, "'");
+        a.type_list_attr = std::move(a.type_attr);
+        a.type_attr.clear();
+        continue;
+      }
       if (!a.type_attr.empty()) {
         if (const attr_def* t = d.find_attr(a.type_attr)) {
           if (t->kind != attr_kind::type)

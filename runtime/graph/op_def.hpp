@@ -26,6 +26,7 @@ struct arg_def {
   dtype fixed_type = dtype::invalid;  ///< a concrete dtype, or invalid if `type_attr` is set
   std::string type_attr;              ///< the type attribute giving the dtype ("T")
   std::string number_attr;            ///< for a list "N*T": the int attribute giving its length
+  std::string type_list_attr;         ///< for a tuple typed by a list(type) attribute
   bool is_list() const { return !number_attr.empty(); }
 };
 
@@ -57,7 +58,9 @@ struct op_spec {
 // N*T whose length is the int attribute N (inferred from the inputs when they are lists).
 // CLAUSE is either a type constraint "T in float_types" (float_types, int_types,
 // numeric_types, all_types or {float32, int64}) or an attribute "name: KIND [= default]"
-// with KIND one of bool, int, float, string, type, shape, list(int), list(float), tensor.
+// with KIND one of bool, int, float, string, type, shape, list(int), list(float), tensor,
+// list(type). An argument typed by a list(type) attribute is a tuple of tensors of those
+// dtypes (queue components): see Note [Tuple arguments] in op_def.cpp.
 // A type attribute used without a clause may be any dtype. Defaults: true/false, numbers,
 // "text", a dtype name, a shape [2,-1] or ? (unknown), a list [1,2].
 

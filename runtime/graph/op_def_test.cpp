@@ -46,6 +46,34 @@ TEST(op_def, lists_fixed_types_and_implied_attributes) {
   EXPECT_EQ(*d->find_attr("name")->default_value, attr_value("x y"));
 }
 
+TEST(op_def, list_type_attributes_type_tuples) {
+  auto d = op_def::parse({.signature =
+                              "queue_op(components: Tcomponents, index: T) -> "
+                              "(outs: out_types, count: int32); Tcomponents: list(type); "
+                              "out_types: list(type) = [float32, int64]; empty: list(type) = []"});
+  ASSERT_TRUE(d.has_value()) << d.error_value().to_string();
+  const arg_def& in = d->inputs()[0];
+  EXPECT_EQ(in.type_list_attr, "Tcomponents");
+  EXPECT_TRUE(in.type_attr.empty());
+  EXPECT_FALSE(in.is_list());
+  EXPECT_EQ(d->inputs()[1].type_attr, "T");
+  EXPECT_EQ(d->outputs()[0].type_list_attr, "out_types");
+  EXPECT_EQ(d->outputs()[1].fixed_type, dtype::int32);
+  // A list(type) attribute is never the kernel's dtype key; T is.
+  EXPECT_EQ(d->kernel_type_attr(), "T");
+  ASSERT_NE(d->find_attr("Tcomponents"), nullptr);
+  EXPECT_EQ(d->find_attr("Tcomponents")->kind, attr_kind::type_list);
+  EXPECT_FALSE(d->find_attr("Tcomponents")->default_value.has_value());
+  EXPECT_EQ(*d->find_attr("out_types")->default_value,
+            attr_value(std::vector<dtype>{dtype::float32, dtype::int64}));
+  EXPECT_EQ(*d->find_attr("empty")->default_value, attr_value(std::vector<dtype>{}));
+  EXPECT_EQ(attr_kind_name(d->find_attr("empty")->kind), "list(type)");
+
+  auto only_lists = op_def::parse({.signature = "enq(c: Tc) -> (); Tc: list(type)"});
+  ASSERT_TRUE(only_lists.has_value()) << only_lists.error_value().to_string();
+  EXPECT_EQ(only_lists->kernel_type_attr(), "");
+}
+
 TEST(op_def, malformed_signatures_name_the_problem) {
   struct bad { const char* sig; const char* fragment; };
   for (const bad& b : {bad{"f(x: T -> (y: T)", "expected ')'"},
@@ -55,7 +83,12 @@ TEST(op_def, malformed_signatures_name_the_problem) {
                        bad{"f(x: T) -> (y: T); a: int; a: int", "declared twice"},
                        bad{"f(x: T) -> (y: T); T: int", "is not a type"},
                        bad{"f() -> (); b: bool = maybe", "expected true or false"},
-                       bad{"f() -> () trailing", "unexpected text"}}) {
+                       bad{"f() -> () trailing", "unexpected text"},
+                       bad{"f(x: N*Tc) -> (); Tc: list(type)", "'Tc' is a list(type)"},
+                       bad{"f() -> (); t: list(type) = [float32, complex]",
+                           "unknown dtype 'complex'"},
+                       bad{"f() -> (); t: list(type) = float32", "expected '['"},
+                       bad{"f() -> (); t: list(colour)", "unknown list element kind 'colour'"}}) {
     auto d = op_def::parse({.signature = b.sig});
     ASSERT_FALSE(d.has_value()) << b.sig;
     EXPECT_EQ(d.error_value().code(), errc::invalid_argument);

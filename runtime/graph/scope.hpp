@@ -55,6 +55,8 @@ class scope {
   scope with_control_deps(const std::vector<operation>& deps) const;
 
   graph& g() const { return *graph_; }
+  /// "prefix/" + name: the full name a node named `name` gets through this scope.
+  std::string full_name(std::string_view name) const { return str_cat(prefix_, name); }
   const error& status() const { return *status_; }
   bool ok() const { return !*status_; }
 
