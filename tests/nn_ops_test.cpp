@@ -1,12 +1,18 @@
 // Unit tests of the nn op family beyond the conformance table: graph-build errors that
 // name both shapes or dtypes, run-time validation (labels out of range, shapes unknown at
-// build time), and numerical stability at extreme logits.
+// build time), numerical stability at extreme logits, and the gradients: the fused
+// gradient ops computing in place and deterministically, and the shape of the gradient
+// subgraphs (no transposes, no recomputed softmax).
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
+#include "runtime/autodiff/gradients.hpp"
 #include "runtime/ops/core_ops.hpp"
 #include "runtime/ops/nn_ops.hpp"
 #include "tests/test_util.hpp"
@@ -276,6 +282,222 @@ TEST_F(nn_ops_test, mean_squared_error_runtime_shape_mismatch) {
   auto r = run({{p, tensor(dtype::float32, {2, 3})}, {l, tensor(dtype::float32, {6})}}, {y});
   ASSERT_FALSE(r.has_value());
   EXPECT_TRUE(contains(r.error_value().message(), "predictions is [2,3], labels is [6]"));
+}
+
+// ---- fused gradient ops ----------------------------------------------------------------
+
+TEST_F(nn_ops_test, activation_grad_mismatch_names_both_shapes) {
+  ops::relu_grad(s.with_name("rg"), ph(dtype::float32, {2, 3}), ph(dtype::float32, {3, 2}));
+  std::string msg = build_error();
+  EXPECT_TRUE(contains(msg, "node 'rg' (relu_grad)"));
+  EXPECT_TRUE(contains(msg, "g is [2,3], y is [3,2]"));
+}
+
+TEST_F(nn_ops_test, activation_grad_refines_partial_shapes) {
+  auto dx = ops::tanh_grad(s, ph(dtype::float64, {-1, 3}), ph(dtype::float64, {4, -1}));
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(dx.shape(), (partial_shape{4, 3}));
+}
+
+TEST_F(nn_ops_test, activation_grad_runtime_mismatch_names_both_shapes) {
+  auto g = ph(dtype::float32);
+  auto y = ph(dtype::float32);
+  auto dx = ops::sigmoid_grad(s, g, y);
+  auto r = run({{g, tensor(dtype::float32, {2, 3})}, {y, tensor(dtype::float32, {6})}}, {dx});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(contains(r.error_value().message(), "g is [2,3], y is [6]"));
+}
+
+TEST_F(nn_ops_test, bias_add_grad_shapes) {
+  EXPECT_EQ(ops::bias_add_grad(s, ph(dtype::float32, {-1, -1, 5})).shape(), (partial_shape{5}));
+  EXPECT_EQ(ops::bias_add_grad(s, ph(dtype::float32)).shape(), (partial_shape{-1}));
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ops::bias_add_grad(s, ph(dtype::float32, partial_shape(tensor_shape{})));
+  EXPECT_TRUE(contains(build_error(), "g must have rank >= 1"));
+}
+
+// Runs the CPU kernel of a fused activation gradient op directly, with the inputs marked
+// forwardable as given, and says which buffer the result landed in.
+class activation_grad_kernel_test : public nn_ops_test,
+                                    public ::testing::WithParamInterface<std::string> {
+ protected:
+  enum class landed { in_g, in_y, fresh };
+
+  landed run_kernel(std::vector<uint8_t> forwardable, std::vector<float>* result = nullptr) {
+    const int64_t n = 1000;
+    output dx = s.add1(GetParam(), {ph(dtype::float32, {n}), ph(dtype::float32, {n})});
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    auto k = test::the_platform().kernels().create(dx.op_node(), device_kind::cpu);
+    EXPECT_TRUE(k.has_value());
+    if (!k) return landed::fresh;
+    EXPECT_TRUE((*k)->forwards_inputs());
+    std::vector<float> gv, yv;
+    for (int64_t i = 0; i < n; ++i) {
+      gv.push_back(float(i % 7) - 3);
+      yv.push_back(float(i % 11) / 10 - 0.5f);
+    }
+    tensor g = vec<float>({n}, gv), y = vec<float>({n}, yv);
+    const tensor* inputs[] = {&g, &y};
+    tensor outputs[1];
+    cpu_device dev(1);
+    kernel_context ctx(dx.op_node(), inputs, outputs, dev, 0, forwardable);
+    error e = (*k)->compute(ctx);
+    EXPECT_FALSE(e) << e.to_string();
+    if (result) *result = test::values_of<float>(outputs[0]);
+    if (outputs[0].raw_data() == g.raw_data()) return landed::in_g;
+    if (outputs[0].raw_data() == y.raw_data()) return landed::in_y;
+    // A fresh buffer: the inputs are untouched.
+    EXPECT_EQ(test::values_of<float>(g), gv);
+    EXPECT_EQ(test::values_of<float>(y), yv);
+    return landed::fresh;
+  }
+};
+
+TEST_P(activation_grad_kernel_test, computes_in_place_over_g_or_y_when_allowed) {
+  std::vector<float> over_g, over_y, fresh;
+  EXPECT_EQ(run_kernel({1, 1}, &over_g), landed::in_g);
+  EXPECT_EQ(run_kernel({0, 1}, &over_y), landed::in_y);
+  EXPECT_EQ(run_kernel({0, 0}, &fresh), landed::fresh);
+  EXPECT_EQ(over_g, fresh);
+  EXPECT_EQ(over_y, fresh);
+}
+
+INSTANTIATE_TEST_SUITE_P(nn, activation_grad_kernel_test,
+                         ::testing::Values("relu_grad", "sigmoid_grad", "tanh_grad"));
+
+TEST_F(nn_ops_test, relu_grad_passes_g_only_where_y_is_positive) {
+  auto g = ph(dtype::float32, {6});
+  auto y = ph(dtype::float32, {6});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto out = run_ok({{g, vec<float>({6}, {1, 2, 3, 4, 5, 6})},
+                     {y, vec<float>({6}, {0.5f, 0, -0.0f, -1, nan, 1e-38f})}},
+                    {ops::relu_grad(s, g, y)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(test::values_of<float>(out[0]), (std::vector<float>{1, 0, 0, 0, 0, 6}));
+}
+
+// See Note [Deterministic column sums]: the same bits for any number of threads.
+TEST_F(nn_ops_test, bias_add_grad_is_the_same_for_any_number_of_threads) {
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{20011, 37}, {3000, 129},
+                                     {64, 9000}, {8, 40000}, {200001, 1}}) {
+    const int64_t cols = shape[1];
+    std::vector<float> values;
+    for (int64_t i = 0; i < shape[0] * cols; ++i)
+      values.push_back(float((i * 7919) % 2003) / 1001.0f - 1.0f);
+    std::vector<double> want(size_t(cols), 0.0);
+    for (size_t i = 0; i < values.size(); ++i) want[i % size_t(cols)] += values[i];
+    auto g = ph(dtype::float32, {-1, cols});
+    auto db = ops::bias_add_grad(s, g);
+    tensor feed = vec<float>(tensor_shape(std::span<const int64_t>(shape)), values);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      auto r = run({{g, feed}}, {db}, threads);
+      ASSERT_TRUE(r.has_value()) << r.error_value().to_string();
+      std::vector<float> got = test::values_of<float>((*r)[0]);
+      if (first.empty()) {
+        first = got;
+        for (int64_t j = 0; j < cols; ++j)
+          EXPECT_NEAR(got[size_t(j)], want[size_t(j)], 1e-4 * double(shape[0])) << j;
+      }
+      EXPECT_EQ(got, first) << "shape [" << shape[0] << "," << cols << "], " << threads
+                            << " threads";
+    }
+  }
+}
+
+// ---- gradient subgraphs -----------------------------------------------------------------
+
+// The ops of the nodes add_gradients added (those after `first`).
+std::vector<std::string> ops_from(const graph& g, int first) {
+  std::vector<std::string> out;
+  for (int id = first; id < g.num_nodes(); ++id) out.push_back(g.at(id).op);
+  return out;
+}
+
+bool has(const std::vector<std::string>& ops, const std::string& op) {
+  return std::find(ops.begin(), ops.end(), op) != ops.end();
+}
+
+TEST_F(nn_ops_test, matmul_gradient_uses_transpose_attributes_not_transpose_ops) {
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      auto a = ph(dtype::float32, ta ? partial_shape{3, 2} : partial_shape{2, 3});
+      auto b = ph(dtype::float32, tb ? partial_shape{4, 3} : partial_shape{3, 4});
+      auto y = ops::matmul(s, a, b, ta, tb);
+      const int first = g.num_nodes();
+      auto grads = add_gradients(s.sub("gradients"), {y}, {a, b});
+      ASSERT_TRUE(grads.has_value()) << grads.error_value().to_string();
+      EXPECT_FALSE(has(ops_from(g, first), "transpose"));
+      ASSERT_EQ(grads->size(), 2u);
+      EXPECT_EQ((*grads)[0].dense.op_node().op, "matmul");
+      EXPECT_EQ((*grads)[1].dense.op_node().op, "matmul");
+      EXPECT_EQ((*grads)[0].dense.shape(), a.shape());
+      EXPECT_EQ((*grads)[1].dense.shape(), b.shape());
+    }
+  }
+}
+
+TEST_F(nn_ops_test, cross_entropy_gradient_scales_backprop_instead_of_recomputing_softmax) {
+  auto logits = ph(dtype::float32, {-1, 5});
+  auto labels = ph(dtype::int32, {-1});
+  auto row_weights = ph(dtype::float32, {-1});
+  auto r = ops::sparse_softmax_cross_entropy_with_logits(s, logits, labels);
+  const int first = g.num_nodes();
+  auto grads = add_gradients(s.sub("gradients"), {r.loss}, {logits}, {row_weights});
+  ASSERT_TRUE(grads.has_value()) << grads.error_value().to_string();
+  std::vector<std::string> added = ops_from(g, first);
+  EXPECT_FALSE(has(added, "softmax"));
+  EXPECT_FALSE(has(added, "exp"));
+  const node& dlogits = (*grads)[0].dense.op_node();
+  EXPECT_EQ(dlogits.op, "mul");
+  EXPECT_TRUE(std::find(dlogits.inputs.begin(), dlogits.inputs.end(), r.backprop.ep) !=
+              dlogits.inputs.end());
+  EXPECT_EQ((*grads)[0].dense.shape(), (partial_shape{-1, 5}));
+}
+
+// A dense layer and a softmax cross-entropy in float32 with a batch size unknown until run
+// time: dW = x^T (softmax - onehot) * w and db = colsum(...), checked with plain loops.
+TEST_F(nn_ops_test, dense_layer_gradients_with_unknown_batch_size) {
+  auto x = ph(dtype::float32, {-1, 3});
+  auto w = ph(dtype::float32, {3, 4});
+  auto b = ph(dtype::float32, {4});
+  auto labels = ph(dtype::int64, {-1});
+  auto row_weights = ph(dtype::float32, {-1});
+  auto logits = ops::bias_add(s, ops::matmul(s, x, w), b);
+  auto loss = ops::sparse_softmax_cross_entropy_with_logits(s, logits, labels).loss;
+  auto grads = add_gradients(s.sub("gradients"), {loss}, {w, b}, {row_weights});
+  ASSERT_TRUE(grads.has_value()) << grads.error_value().to_string();
+  EXPECT_EQ((*grads)[1].dense.op_node().op, "bias_add_grad");
+
+  const int64_t n = 5;
+  std::vector<float> xv, wv, bv = {0.1f, -0.2f, 0.3f, 0.0f}, rw = {1, 0.5f, -1, 2, 0.25f};
+  std::vector<int64_t> lab = {0, 3, 1, 1, 2};
+  for (int i = 0; i < n * 3; ++i) xv.push_back(float((i * 5) % 7) / 7 - 0.5f);
+  for (int i = 0; i < 12; ++i) wv.push_back(float((i * 3) % 5) / 5 - 0.4f);
+  auto out = run_ok({{x, vec<float>({n, 3}, xv)},
+                     {w, vec<float>({3, 4}, wv)},
+                     {b, vec<float>({4}, bv)},
+                     {labels, vec<int64_t>({n}, lab)},
+                     {row_weights, vec<float>({n}, rw)}},
+                    {(*grads)[0].dense, (*grads)[1].dense});
+  ASSERT_EQ(out.size(), 2u);
+  std::vector<double> dw(12, 0.0), db(4, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    double z[4], m = -1e300, sum = 0;
+    for (int j = 0; j < 4; ++j) {
+      z[j] = bv[size_t(j)];
+      for (int k = 0; k < 3; ++k) z[j] += double(xv[size_t(i * 3 + k)]) * wv[size_t(k * 4 + j)];
+      m = std::max(m, z[j]);
+    }
+    for (int j = 0; j < 4; ++j) sum += std::exp(z[j] - m);
+    for (int j = 0; j < 4; ++j) {
+      double d = (std::exp(z[j] - m) / sum - (lab[size_t(i)] == j ? 1.0 : 0.0)) * rw[size_t(i)];
+      db[size_t(j)] += d;
+      for (int k = 0; k < 3; ++k) dw[size_t(k * 4 + j)] += double(xv[size_t(i * 3 + k)]) * d;
+    }
+  }
+  expect_values<float>(out[0], dw, 1e-5);
+  expect_values<float>(out[1], db, 1e-5);
 }
 
 }  // namespace

@@ -281,6 +281,14 @@ struct log_fn {
   static constexpr int64_t cost = 20;
   auto operator()(const auto& x) const { return x.log(); }
 };
+struct sin_fn {
+  static constexpr int64_t cost = 20;
+  auto operator()(const auto& x) const { return x.sin(); }
+};
+struct cos_fn {
+  static constexpr int64_t cost = 20;
+  auto operator()(const auto& x) const { return x.cos(); }
+};
 struct logical_not_fn {
   static constexpr int64_t cost = 1;
   auto operator()(const auto& x) const { return !x; }
@@ -315,6 +323,10 @@ template <class T>
 using exp_kernel = unary_kernel<T, exp_fn>;
 template <class T>
 using log_kernel = unary_kernel<T, log_fn>;
+template <class T>
+using sin_kernel = unary_kernel<T, sin_fn>;
+template <class T>
+using cos_kernel = unary_kernel<T, cos_fn>;
 
 /// condition ? x : y, the three broadcast together. Eigen's select does not vectorize on
 /// a bool condition either, so this is a plain loop per segment.
@@ -404,6 +416,8 @@ void register_math_kernels(kernel_registry& reg) {
   reg.add_for<sqrt_kernel, float, double>("sqrt", cpu);
   reg.add_for<exp_kernel, float, double>("exp", cpu);
   reg.add_for<log_kernel, float, double>("log", cpu);
+  reg.add_for<sin_kernel, float, double>("sin", cpu);
+  reg.add_for<cos_kernel, float, double>("cos", cpu);
 
   reg.add_for<equal_kernel, float, double, int32_t, int64_t, bool, std::string>("equal", cpu);
   reg.add_for<not_equal_kernel, float, double, int32_t, int64_t, bool, std::string>("not_equal",

@@ -1,7 +1,8 @@
 // CPU kernels of the nn op family (runtime/ops/nn_ops.cpp): matmul (on cpu::gemm),
 // bias_add, activations, softmax and the losses. Rows are contiguous in troupe's row-major
 // layout, so every kernel works on Eigen Array maps over whole rows or flat chunks
-// (vectorized) and splits rows or chunks over the device with parallel_for.
+// (vectorized) and splits rows or chunks over the device with parallel_for. The fused
+// gradient ops' kernels are in nn_grad_kernels.cpp.
 
 #include <algorithm>
 #include <cmath>
@@ -376,6 +377,7 @@ void register_nn_kernels(kernel_registry& reg) {
       "sparse_softmax_cross_entropy_with_logits", cpu);
   reg.add_for<sigmoid_xent_kernel, float, double>("sigmoid_cross_entropy_with_logits", cpu);
   reg.add_for<mean_squared_error_kernel, float, double>("mean_squared_error", cpu);
+  register_nn_grad_kernels(reg);
 }
 
 }  // namespace troupe

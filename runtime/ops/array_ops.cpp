@@ -4,10 +4,9 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/autodiff/gradients.hpp"
+#include "runtime/ops/grad_ops.hpp"
 #include "runtime/ops/shape_fns.hpp"
-
-// TODO(soon): gradients (reshape, transpose, concat, split, slice, gather,
-// sparse_segment_*) once grad_context exists.
 
 namespace troupe {
 namespace {
@@ -298,42 +297,128 @@ error random_shape(shape_context& c) {
   return {};
 }
 
+
+// ---- gradients ---------------------------------------------------------------------------
+// Indices and segment ids are integer edges: they never get a gradient.
+
+error reshape_grad(grad_context& c) {
+  c.set(0, ops::reshape_like(c.s(), c.dense_grad(0), c.input(0)));
+  return {};
+}
+
+// The inverse permutation.
+error transpose_grad(grad_context& c) {
+  const auto& perm = c.attr<std::vector<int64_t>>("perm");
+  std::vector<int64_t> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[size_t(perm[i])] = int64_t(i);
+  c.set(0, ops::transpose(c.s(), c.dense_grad(0), std::move(inverse)));
+  return {};
+}
+
+// g cut into pieces as long as the inputs along axis.
+error concat_grad(grad_context& c) {
+  output g = c.dense_grad(0);
+  const int n = c.num_inputs();
+  if (n == 1) {
+    c.set(0, g);
+    return {};
+  }
+  std::vector<output> likes;
+  for (int i = 0; i < n; ++i) likes.push_back(c.input(i));
+  std::vector<output> pieces = ops::split_like(c.s(), g, likes, c.attr<int64_t>("axis"));
+  for (int i = 0; i < n; ++i)
+    if (c.wants(i)) c.set(i, pieces[size_t(i)]);
+  return {};
+}
+
+// The pieces' gradients joined again (zeros for pieces nothing reached).
+error split_grad(grad_context& c) {
+  std::vector<output> pieces;
+  for (int i = 0; i < c.num_outputs(); ++i) pieces.push_back(c.dense_grad(i));
+  c.set(0, ops::concat(c.s(), pieces, c.attr<int64_t>("axis")));
+  return {};
+}
+
+error slice_grad_fn(grad_context& c) {
+  c.set(0, ops::slice_grad(c.s(), c.dense_grad(0), c.input(0),
+                           c.attr<std::vector<int64_t>>("begin"),
+                           c.attr<std::vector<int64_t>>("size")));
+  return {};
+}
+
+// Along axis 0 the gradient of params is sparse: row indices[k] gets the slice of g
+// gathered for it (indices flattened, g reshaped to [K] + params.shape[1:]). That needs
+// params' trailing dimensions known (and non-zero) statically; otherwise, and along
+// other axes, it is dense: g scatter-added into zeros like params.
+error gather_grad(grad_context& c) {
+  const scope& s = c.s();
+  output params = c.input(0), indices = c.input(1), g = c.dense_grad(0);
+  const int64_t axis = c.attr<int64_t>("axis");
+  const partial_shape& ps = params.shape();
+  if (ps.rank_known() && (axis == 0 || axis == -ps.rank())) {
+    std::vector<int64_t> dims = {-1};
+    bool known = true;
+    for (int i = 1; i < ps.rank(); ++i) {
+      known = known && ps[i] > 0;
+      dims.push_back(ps[i]);
+    }
+    if (known) {
+      c.set_sparse(0, ops::reshape(s, indices, {-1}), ops::reshape(s, g, std::move(dims)));
+      return {};
+    }
+  }
+  c.set(0, ops::scatter_add_like(s, g, indices, params, axis));
+  return {};
+}
+
+// Sparse rows of data: row indices[i] gets g[segment_ids[i]] (divided by the segment's
+// size for the mean).
+template <bool Mean>
+error sparse_segment_grad(grad_context& c) {
+  const scope& s = c.s();
+  output g = c.dense_grad(0), ids = c.input(2);
+  output values = Mean ? ops::sparse_segment_mean_grad(s, g, ids) : ops::gather(s, g, ids);
+  c.set_sparse(0, c.input(1), values);
+  return {};
+}
+
 }  // namespace
 
 void register_array_ops(op_registry& reg) {
   auto ok = [](error e) { TROUPE_ASSERT(!e, e.message()); };
   ok(reg.add({.signature = "reshape(tensor: T) -> (output: T); shape: list(int)",
               .shape = reshape_shape,
-              .grad = {},
+              .grad = reshape_grad,
               .doc = "The same elements with another shape (at most one -1, inferred); no copy."}));
   ok(reg.add({.signature = "transpose(x: T) -> (y: T); perm: list(int)",
               .shape = transpose_shape,
-              .grad = {},
+              .grad = transpose_grad,
               .doc = "Permutes the dimensions: output dimension i is input dimension perm[i]."}));
   ok(reg.add({.signature = "concat(values: N*T) -> (output: T); axis: int = 0",
               .shape = concat_shape,
-              .grad = {},
+              .grad = concat_grad,
               .doc = "Joins the inputs along axis."}));
   ok(reg.add({.signature =
                   "split(value: T) -> (output: num_split*T); num_split: int; axis: int = 0",
               .shape = split_shape,
-              .grad = {},
+              .grad = split_grad,
               .doc = "Cuts the input into num_split equal pieces along axis."}));
   ok(reg.add({.signature = "slice(input: T) -> (output: T); begin: list(int); size: list(int)",
               .shape = slice_shape,
-              .grad = {},
+              .grad = slice_grad_fn,
               .doc = "input[begin : begin + size] per dimension; size -1 = to the end."}));
   ok(reg.add({.signature = "gather(params: T, indices: Tindices) -> (output: T); "
                            "Tindices in {int32, int64}; axis: int = 0",
               .shape = gather_shape,
-              .grad = {},
+              .grad = gather_grad,
               .doc = "Slices of params along axis picked by indices."}));
   for (const char* op : {"sparse_segment_sum", "sparse_segment_mean"}) {
     ok(reg.add({.signature = str_cat(op, "(data: T, indices: Tidx, segment_ids: Tseg) -> "
                                          "(output: T); T in float_types; Tidx in {int32, int64}; "
                                          "Tseg in {int32, int64}; num_segments: int = -1"),
                 .shape = sparse_segment_shape,
-                .grad = {},
+                .grad = std::string_view(op).ends_with("sum") ? grad_fn(sparse_segment_grad<false>)
+                                                              : grad_fn(sparse_segment_grad<true>),
                 .doc = str_cat("Rows data[indices[i]] reduced (",
                                std::string_view(op).ends_with("sum") ? "summed" : "averaged",
                                ") into segment segment_ids[i] (sorted)")}));

@@ -1,5 +1,6 @@
 #include "runtime/ops/core_ops.hpp"
 
+#include "runtime/autodiff/gradients.hpp"
 #include "runtime/ops/shape_fns.hpp"
 
 namespace troupe {
@@ -15,6 +16,16 @@ error const_shape(shape_context& c) {
   return {};
 }
 
+// The gradient passes through unchanged, sparse rows included.
+error identity_grad(grad_context& c) {
+  const gradient& g = c.grad(0);
+  if (g.is_sparse())
+    c.set_sparse(0, g.indices, g.values);
+  else
+    c.set(0, c.dense_grad(0));
+  return {};
+}
+
 }  // namespace
 
 void register_core_ops(op_registry& reg) {
@@ -27,6 +38,7 @@ void register_core_ops(op_registry& reg) {
               .doc = "A tensor fed to session::run."}));
   ok(reg.add({.signature = "identity(input: T) -> (output: T)",
               .shape = shape_fns::same_as_input<0>,
+              .grad = identity_grad,
               .doc = "Returns its input (no copy)."}));
   ok(reg.add({.signature = "no_op() -> ()", .shape = shape_fns::scalar,
               .doc = "Does nothing; groups control dependencies."}));

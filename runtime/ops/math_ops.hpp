@@ -20,13 +20,15 @@ output maximum(const scope& s, output x, output y);
 output minimum(const scope& s, output x, output y);
 output pow(const scope& s, output x, output y);
 
-// Unary: neg, abs, square for numeric types; sqrt, exp, log for float types.
+// Unary: neg, abs, square for numeric types; sqrt, exp, log, sin, cos for float types.
 output neg(const scope& s, output x);
 output abs(const scope& s, output x);
 output square(const scope& s, output x);
 output sqrt(const scope& s, output x);
 output exp(const scope& s, output x);
 output log(const scope& s, output x);
+output sin(const scope& s, output x);
+output cos(const scope& s, output x);
 
 // Comparisons with broadcasting, giving bool: equal and not_equal for every dtype,
 // the orderings for numeric types.

@@ -32,6 +32,8 @@ struct cross_entropy_outputs {
 
 /// logits [N, C] and labels [N, C] (a probability distribution per row), as TensorFlow's
 /// tf.nn.softmax_cross_entropy_with_logits: loss[i] = -sum_j labels[i,j] log softmax[i,j].
+/// Its gradient w.r.t. logits is backprop scaled per row, exact when each row of labels
+/// sums to 1 (as in TensorFlow); w.r.t. labels it is -log softmax(logits).
 cross_entropy_outputs softmax_cross_entropy_with_logits(const scope& s, output logits,
                                                         output labels);
 /// logits [N, C] and labels [N] (int32 or int64 class indices in [0, C)); a label out of
@@ -44,6 +46,21 @@ output sigmoid_cross_entropy_with_logits(const scope& s, output logits, output l
 /// The scalar mean of (predictions - labels)^2 over all elements; the shapes must be equal.
 /// NaN for empty inputs (a mean of nothing).
 output mean_squared_error(const scope& s, output predictions, output labels);
+
+// Fused gradient ops: the gradients of the activations and of bias_add, one pass over the
+// data each (the hot path of every training step). The activations' gradients read the
+// forward output y, so the forward input can be freed after the forward pass. g and y must
+// have the same shape; the result may be computed in place over g or y.
+
+/// g * (y > 0), elementwise: the gradient of relu from its output y.
+output relu_grad(const scope& s, output g, output y);
+/// g * y * (1 - y), elementwise: the gradient of sigmoid from its output y.
+output sigmoid_grad(const scope& s, output g, output y);
+/// g * (1 - y^2), elementwise: the gradient of tanh from its output y.
+output tanh_grad(const scope& s, output g, output y);
+/// g [..., C] summed over every axis but the last, giving [C]: the gradient of bias_add
+/// with respect to its bias.
+output bias_add_grad(const scope& s, output g);
 
 }  // namespace troupe::ops
 

@@ -260,6 +260,11 @@ void add_unary_cases(std::vector<op_case>& cases) {
   add_unary_case(cases, "exp", ops::exp, [](double v) { return std::exp(v); }, float_types, -5, 5);
   add_unary_case(cases, "log", ops::log, [](double v) { return std::log(v); }, float_types, 0.1,
                  10);
+  // Beyond one period, so range reduction is exercised too.
+  add_unary_case(cases, "sin", ops::sin, [](double v) { return std::sin(v); }, float_types, -20,
+                 20);
+  add_unary_case(cases, "cos", ops::cos, [](double v) { return std::cos(v); }, float_types, -20,
+                 20);
   add_unary_case(cases, "logical_not", ops::logical_not, [](double v) { return v != 0 ? 0 : 1; },
                  {dtype::boolean}, -1, 1);
 }

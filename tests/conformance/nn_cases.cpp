@@ -352,6 +352,98 @@ void add_mean_squared_error_cases(std::vector<op_case>& cases) {
   add("long", {3, 7001});
 }
 
+// ---- fused gradient ops ----------------------------------------------------------------
+
+// relu_grad, sigmoid_grad or tanh_grad of g and y: f(g, y) is the scalar reference.
+template <class F>
+op_case activation_grad_case(std::string op, std::string name, std::vector<int64_t> shape,
+                             input_spec y, output (*builder)(const scope&, output, output),
+                             F f) {
+  y.shape = shape;
+  return {.op = std::move(op),
+          .name = std::move(name),
+          .dtypes = float_types,
+          .inputs = {{.shape = std::move(shape), .lo = -2, .hi = 2}, std::move(y)},
+          .build = [builder](const scope& s, const std::vector<output>& in,
+                             dtype) -> std::vector<output> { return {builder(s, in[0], in[1])}; },
+          .reference = [f](const inputs& in, dtype) -> outputs {
+            ref_tensor dx = in[0];
+            for (size_t i = 0; i < dx.values.size(); ++i)
+              dx.values[i] = f(in[0].values[i], in[1].values[i]);
+            return {dx};
+          }};
+}
+
+void add_activation_grad_cases(std::vector<op_case>& cases) {
+  auto relu = [](double g, double y) { return y > 0 ? g : 0.0; };
+  auto sigmoid = [](double g, double y) { return g * y * (1 - y); };
+  auto tanh = [](double g, double y) { return g * (1 - y * y); };
+  cases.push_back(activation_grad_case("relu_grad", "relu_grad_random", {4, 5},
+                                       {.lo = -1, .hi = 1}, ops::relu_grad, relu));
+  cases.push_back(activation_grad_case("relu_grad", "relu_grad_at_zero", {2, 3},
+                                       {.values = {0, -0.0, 1e-30, -1e-30, 3, 0}},
+                                       ops::relu_grad, relu));
+  cases.push_back(activation_grad_case("relu_grad", "relu_grad_empty", {0, 3}, {},
+                                       ops::relu_grad, relu));
+  // Long enough to be split over threads, with a length no vector width divides.
+  cases.push_back(activation_grad_case("relu_grad", "relu_grad_long", {40001},
+                                       {.lo = -1, .hi = 1}, ops::relu_grad, relu));
+  cases.push_back(activation_grad_case("sigmoid_grad", "sigmoid_grad_random", {3, 7},
+                                       {.lo = 0, .hi = 1}, ops::sigmoid_grad, sigmoid));
+  cases.push_back(activation_grad_case("sigmoid_grad", "sigmoid_grad_saturated", {4},
+                                       {.values = {0, 1, 0.5, 1e-20}}, ops::sigmoid_grad,
+                                       sigmoid));
+  cases.push_back(activation_grad_case("sigmoid_grad", "sigmoid_grad_long", {40001},
+                                       {.lo = 0, .hi = 1}, ops::sigmoid_grad, sigmoid));
+  cases.push_back(activation_grad_case("sigmoid_grad", "sigmoid_grad_scalar", {},
+                                       {.values = {0.25}}, ops::sigmoid_grad, sigmoid));
+  cases.push_back(activation_grad_case("tanh_grad", "tanh_grad_random", {3, 7},
+                                       {.lo = -1, .hi = 1}, ops::tanh_grad, tanh));
+  cases.push_back(activation_grad_case("tanh_grad", "tanh_grad_saturated", {4},
+                                       {.values = {-1, 1, 0, 0.5}}, ops::tanh_grad, tanh));
+  cases.push_back(activation_grad_case("tanh_grad", "tanh_grad_long", {40001},
+                                       {.lo = -1, .hi = 1}, ops::tanh_grad, tanh));
+}
+
+// g [..., C] summed over every axis but the last.
+op_case bias_add_grad_case(std::string name, std::vector<int64_t> shape) {
+  return {.op = "bias_add_grad",
+          .name = std::move(name),
+          .dtypes = float_types,
+          .inputs = {{.shape = std::move(shape)}},
+          .build = [](const scope& s, const std::vector<output>& in,
+                      dtype) -> std::vector<output> { return {ops::bias_add_grad(s, in[0])}; },
+          .reference = [](const inputs& in, dtype) -> outputs {
+            const int64_t c = in[0].shape.back();
+            ref_tensor db = zeros({c});
+            for (size_t i = 0; i < in[0].values.size(); ++i)
+              db.values[i % size_t(c)] += in[0].values[i];
+            return {db};
+          }};
+}
+
+void add_bias_add_grad_cases(std::vector<op_case>& cases) {
+  cases.push_back(bias_add_grad_case("bias_add_grad_matrix", {4, 5}));
+  cases.push_back(bias_add_grad_case("bias_add_grad_rank3", {2, 3, 4}));
+  cases.push_back(bias_add_grad_case("bias_add_grad_rank1", {6}));
+  cases.push_back(bias_add_grad_case("bias_add_grad_one_channel", {7, 1}));
+  cases.push_back(bias_add_grad_case("bias_add_grad_empty_rows", {0, 3}));
+  cases.push_back(bias_add_grad_case("bias_add_grad_no_channels", {3, 0}));
+  // Many narrow rows (several row blocks, rows summed several at a time), wide rows (column
+  // chunks and their remainder), and one column (a plain long sum): float32 sums of
+  // thousands of values round more than the default tolerance allows.
+  add_split_tolerance(cases, bias_add_grad_case("bias_add_grad_narrow_rows", {6001, 7}), 1e-4,
+                      1e-4);
+  add_split_tolerance(cases, bias_add_grad_case("bias_add_grad_rows_blocks", {50, 30, 70}),
+                      1e-4, 1e-4);
+  add_split_tolerance(cases, bias_add_grad_case("bias_add_grad_wide_rows", {5, 33000}), 1e-4,
+                      1e-4);
+  add_split_tolerance(cases, bias_add_grad_case("bias_add_grad_wide_many_rows", {40, 4100}),
+                      1e-4, 1e-4);
+  add_split_tolerance(cases, bias_add_grad_case("bias_add_grad_one_long_column", {70001, 1}),
+                      1e-3, 1e-4);
+}
+
 }  // namespace
 
 void add_nn_cases(std::vector<op_case>& cases) {
@@ -362,6 +454,8 @@ void add_nn_cases(std::vector<op_case>& cases) {
   add_cross_entropy_cases(cases);
   add_sigmoid_xent_cases(cases);
   add_mean_squared_error_cases(cases);
+  add_activation_grad_cases(cases);
+  add_bias_add_grad_cases(cases);
 }
 
 }  // namespace troupe::conformance
