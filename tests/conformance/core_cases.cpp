@@ -1,5 +1,6 @@
 #include "tests/conformance/harness.hpp"
 #include "runtime/ops/core_ops.hpp"
+#include "runtime/ops/variable_ops.hpp"
 
 namespace troupe::conformance {
 
@@ -36,6 +37,19 @@ void add_core_cases(std::vector<op_case>& cases) {
         ref_tensor r{{4}, {3, -1, 0, 7}};
         if (t == dtype::boolean) r.values = {1, 1, 0, 1};
         return std::vector<ref_tensor>{r};
+      },
+  });
+  // fill (runtime/ops/variable_ops.hpp): passed through identity so it is not folded away.
+  cases.push_back({
+      .op = "fill",
+      .name = "fill_matrix",
+      .dtypes = numeric_types,
+      .inputs = {},
+      .build = [](const scope& s, const std::vector<output>&, dtype t) {
+        return std::vector<output>{ops::identity(s, ops::fill(s, t, tensor_shape{2, 3}, 7.0))};
+      },
+      .reference = [](const std::vector<ref_tensor>&, dtype) {
+        return std::vector<ref_tensor>{ref_tensor{{2, 3}, {7, 7, 7, 7, 7, 7}}};
       },
   });
   cases.push_back({
