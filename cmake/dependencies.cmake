@@ -3,6 +3,7 @@ find_package(Threads REQUIRED)
 find_package(Eigen3 3.4 CONFIG REQUIRED)          # Eigen3::Eigen
 find_package(CapnProto CONFIG REQUIRED)           # CapnProto::capnp, capnp_generate_cpp()
 find_package(GTest CONFIG REQUIRED)               # GTest::gtest, GTest::gtest_main
+find_package(RocksDB CONFIG REQUIRED)             # RocksDB::rocksdb-shared (checkpoints)
 if(TROUPE_BUILD_BENCH)
   find_package(benchmark CONFIG REQUIRED)         # benchmark::benchmark
 endif()
