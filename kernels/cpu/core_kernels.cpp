@@ -55,6 +55,10 @@ void register_cpu_kernels(kernel_registry& reg) {
   register_math_kernels(reg);
   register_nn_kernels(reg);
   register_array_kernels(reg);
+  register_grad_kernels(reg);
+  register_variable_kernels(reg);
+  register_optimizer_kernels(reg);
+  register_queue_kernels(reg);
 }
 
 }  // namespace troupe

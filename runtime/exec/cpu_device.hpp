@@ -1,8 +1,12 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
+
+#include "runtime/exec/resource.hpp"
 
 namespace Eigen {
 template <typename Env>
@@ -38,11 +42,23 @@ class cpu_device {
                     const std::function<void(int64_t, int64_t)>& fn);
   /// The index of the current pool thread in [0, num_threads-1), or -1 elsewhere.
   int current_thread_id() const;
+  /// Whether the pool's threads were recently seen starting late or stalling, because
+  /// other processes keep the cores busy: then parallel_for runs on the caller alone and
+  /// the executor runs a step on one thread, for a while. See Note [Loaded cores].
+  bool contended() const;
+  /// The device's resource containers (variables, queues): see Note [Resource containers].
+  resource_mgr& resources() { return resources_; }
 
  private:
   using pool_type = Eigen::ThreadPoolTempl<Eigen::StlThreadEnvironment>;
   int num_threads_;
+  // Note [Loaded cores] in cpu_device.cpp.
+  void note_delay(int64_t delay_ns, int64_t work_ns);
+
   std::unique_ptr<pool_type> pool_;
+  std::atomic<int64_t> inline_until_ns_{0};
+  std::atomic<int64_t> backoff_ns_{0};
+  resource_mgr resources_;
 };
 
 }  // namespace troupe

@@ -106,7 +106,7 @@ struct run_state {
   std::shared_ptr<run_state> self;
 
   run_state(const executable& ex, const std::vector<tensor>& f, cpu_device& d, int64_t step)
-      : x(ex), feeds(f), dev(d), step_id(step), single_threaded(d.num_threads() <= 1),
+      : x(ex), feeds(f), dev(d), step_id(step), single_threaded(d.num_threads() <= 1 || d.contended()),
         slots(size_t(ex.num_slots_)),
         pending(new std::atomic<int>[ex.nodes_.size()]),
         uses(new std::atomic<int>[size_t(ex.num_slots_)]) {

@@ -62,5 +62,7 @@ void add_core_cases(std::vector<op_case>& cases);
 void add_math_cases(std::vector<op_case>& cases);
 void add_nn_cases(std::vector<op_case>& cases);
 void add_array_cases(std::vector<op_case>& cases);
+void add_grad_op_cases(std::vector<op_case>& cases);  // runtime/ops/grad_ops.hpp
+void add_schedule_cases(std::vector<op_case>& cases);  // learning_rate
 
 }  // namespace troupe::conformance
