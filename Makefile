@@ -18,7 +18,7 @@ build: deps $(BUILD)/CMakeCache.txt
 
 # The main job on bundled data (see README).
 demo: build
-	$(BUILD)/bin/troupe demo --data data/letter_recognition.csv
+	$(BUILD)/examples/train_letters --data data/letter_recognition.csv
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
