@@ -13,3 +13,6 @@ bench/callgrind_executor.sh
 echo
 echo "== matmul vs numpy/OpenBLAS =="
 /usr/bin/python3 bench/matmul_vs_numpy.py --build-dir "$build"
+echo
+echo "== training throughput vs PyTorch and TensorFlow =="
+/usr/bin/python3 bench/train_vs_peers.py --build-dir "$build"
