@@ -13,6 +13,7 @@
 #include "kernels/cpu/broadcast.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/cpu/kernel_util.hpp"
+#include "kernels/cpu/reduce.hpp"
 #include "runtime/ops/math_ops.hpp"
 #include "runtime/ops/shape_fns.hpp"
 
@@ -88,76 +89,10 @@ class ones_like_kernel {
 // Note [Gradient sums]
 // sum_to_like merges the dimensions of x into groups that are all summed or all kept
 // (size-1 dimensions dropped), e.g. [N, C] -> [C] is one summed group [N] and one kept
-// group [C]. Each summed group is one pass over an (outer, n, inner) block, innermost
-// group first, through a scratch buffer when more remain:
-//   inner == 1: row sums, each a vectorized Eigen sum (long rows in fixed pieces);
-//   inner > 1:  column sums: each output row of `inner` values accumulates the n input
-//               rows in order (acc += row, vectorized), in slices of columns; when there
-//               are too few (outer, slice) units to share among threads, the n rows are
-//               cut into blocks with partial sums added in a fixed order.
-// The pieces depend only on the shapes, never on the thread count, so results are
-// the same with 1 thread or 16.
-
-constexpr int64_t block_elements = 32768;  // input elements per piece of work
-constexpr int64_t slice_elements = 2048;   // columns of a column-sum piece
-
-// out[o, j] = sum over r of in[o, r, j], for a row-major (outer, n, inner) input, n > 0.
-template <class T>
-void sum_block(const kernel_context& ctx, const T* in, T* out, int64_t outer, int64_t n,
-               int64_t inner) {
-  if (inner == 1) {
-    const int64_t nb = (n + block_elements - 1) / block_elements;  // pieces per row
-    if (nb == 1) {
-      ctx.parallel_for(outer, n, [&](int64_t b, int64_t e) {
-        for (int64_t o = b; o < e; ++o) out[o] = const_array_map<T>(in + o * n, n).sum();
-      });
-      return;
-    }
-    std::vector<T> partial(size_t(outer * nb));
-    ctx.parallel_for(outer * nb, block_elements, [&](int64_t b, int64_t e) {
-      for (int64_t u = b; u < e; ++u) {
-        const int64_t o = u / nb, start = (u % nb) * block_elements;
-        const int64_t len = std::min(block_elements, n - start);
-        partial[size_t(u)] = const_array_map<T>(in + o * n + start, len).sum();
-      }
-    });
-    for (int64_t o = 0; o < outer; ++o)
-      out[o] = const_array_map<T>(partial.data() + o * nb, nb).sum();
-    return;
-  }
-  const int64_t slice = std::min(inner, slice_elements);
-  const int64_t ns = (inner + slice - 1) / slice;  // slices per output row
-  const int64_t units = outer * ns;
-  const int64_t rows_per_block = std::max<int64_t>(1, block_elements / slice);
-  const int64_t nb = units >= 16 ? 1 : (n + rows_per_block - 1) / rows_per_block;
-  const int64_t rb = (n + nb - 1) / nb;
-  std::vector<T> partial(nb > 1 ? size_t(nb * outer * inner) : 0);
-  ctx.parallel_for(units * nb, rb * slice, [&](int64_t b, int64_t e) {
-    for (int64_t u = b; u < e; ++u) {
-      const int64_t blk = u / units, o = (u % units) / ns, c0 = (u % ns) * slice;
-      const int64_t len = std::min(slice, inner - c0);
-      const int64_t r0 = blk * rb, r1 = std::min(n, r0 + rb);
-      T* dst = (nb > 1 ? partial.data() + blk * outer * inner : out) + o * inner + c0;
-      const T* src = in + o * n * inner + c0;
-      array_map<T> acc(dst, len);
-      if (r0 >= r1) {
-        acc.setZero();
-        continue;
-      }
-      acc = const_array_map<T>(src + r0 * inner, len);
-      for (int64_t r = r0 + 1; r < r1; ++r) acc += const_array_map<T>(src + r * inner, len);
-    }
-  });
-  if (nb > 1) {
-    const int64_t m = outer * inner;
-    ctx.parallel_for(m, nb, [&](int64_t b, int64_t e) {
-      array_map<T> acc(out + b, e - b);
-      acc = const_array_map<T>(partial.data() + b, e - b);
-      for (int64_t blk = 1; blk < nb; ++blk)
-        acc += const_array_map<T>(partial.data() + blk * m + b, e - b);
-    });
-  }
-}
+// group [C]. Each summed group is one pass of cpu::reduce_block over an (outer, n, inner)
+// block (Note [Reduction blocks] in kernels/cpu/reduce.hpp), innermost group first,
+// through a scratch buffer when more remain. The pieces depend only on the shapes, never
+// on the thread count, so results are the same with 1 thread or 16.
 
 template <class T>
 class sum_to_like_kernel {
@@ -209,7 +144,8 @@ class sum_to_like_kernel {
         scratch[pass % 2].resize(size_t(outer * inner));
         dst = scratch[pass % 2].data();
       }
-      sum_block(ctx, src, dst, outer, groups[size_t(g)].size, inner);
+      cpu::reduce_block<cpu::sum_reducer>(ctx.device(), src, dst, outer, groups[size_t(g)].size,
+                                          inner);
       if (last) return {};
       src = dst;
       // Drop the summed group and merge the kept groups now adjacent.
