@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bin/demo.hpp"
+#include "bin/stats_cmd.hpp"
 #include "kernels/platform.hpp"
 
 namespace {
@@ -16,6 +17,7 @@ int usage(FILE* out) {
                "commands:\n"
                "  demo [--data FILE] [--threads N]   nearest-neighbour letter recognition\n"
                "  ops                                list the registered ops and signatures\n"
+               "  stats --data PATH --out FILE       statistics of CSV files (docs/data-validation.md)\n"
                "  help                               this text\n");
   return out == stderr ? 2 : 0;
 }
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "help" || cmd == "--help" || cmd == "-h") return usage(stdout);
   if (cmd == "ops") return list_ops();
+  if (cmd == "stats") return troupe::cli::run_stats(argc, argv);
   if (cmd == "demo") {
     troupe::cli::demo_options opts;
     for (int i = 2; i < argc; ++i) {

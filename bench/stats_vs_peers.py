@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""Statistics over a CSV: `troupe stats` against pandas and TensorFlow Data Validation.
+
+    /usr/bin/python3 bench/stats_vs_peers.py [--build-dir build] [--rows 1000000] [--rounds 3]
+
+Generates (once, in /tmp) a CSV of --rows rows with 10 numeric and 5 categorical columns,
+then, round after round, times:
+  troupe: build/bin/troupe stats --data FILE --out OUT.json (2 threads)
+  pandas: read_csv, describe(), nunique(), value_counts() of each categorical column
+  tfdv:   tfdv.generate_statistics_from_csv(FILE)
+and prints rows/s (median of rounds) and the medians of the per-round ratios. pandas and
+TFDV run in the virtual environment bench/.venv-tfdv, created by this script on first
+use (never by CI).
+"""
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(HERE, ".venv-tfdv")
+
+PANDAS = r'''
+import sys, time, pandas as pd
+t = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+df.describe()
+df.nunique()
+for c in df.columns:
+    if df[c].dtype == object:
+        df[c].value_counts()
+print(time.perf_counter() - t)
+'''
+
+TFDV = r'''
+import os, sys, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow_data_validation as tfdv
+t = time.perf_counter()
+tfdv.generate_statistics_from_csv(sys.argv[1])
+print(time.perf_counter() - t)
+'''
+
+
+def make_csv(path, rows):
+    if os.path.exists(path):
+        return
+    rng = random.Random(7)
+    cats = [[f"c{j}_{k}" for k in range(n)] for j, n in enumerate((3, 10, 100, 1000, 20000))]
+    with open(path + ".tmp", "w") as f:
+        f.write(",".join([f"x{i}" for i in range(10)] + [f"s{j}" for j in range(5)]) + "\n")
+        for _ in range(rows):
+            nums = [f"{rng.gauss(0, 1):.6f}" if i % 2 else str(rng.randrange(1000))
+                    for i in range(10)]
+            strs = [rng.choice(c) for c in cats]
+            f.write(",".join(nums + strs) + "\n")
+    os.rename(path + ".tmp", path)
+
+
+def ensure_venv():
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.run(["/usr/bin/python3", "-m", "venv", VENV], check=True)
+    if subprocess.run([py, "-c", "import pandas, tensorflow_data_validation"],
+                      capture_output=True).returncode:
+        print("installing pandas and tensorflow-data-validation into bench/.venv-tfdv (once)",
+              flush=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "pandas",
+                        "tensorflow-data-validation"], check=True)
+    return py
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if out.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return wall, out.stdout
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", default="build")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--skip-tfdv", action="store_true")
+    a = p.parse_args()
+    data = f"/tmp/troupe_stats_bench_{a.rows}.csv"
+    make_csv(data, a.rows)
+    py = ensure_venv()
+    troupe = os.path.join(a.build_dir, "bin", "troupe")
+    times = {"troupe": [], "pandas": [], "tfdv": []}
+    for r in range(a.rounds):
+        # Whole-process wall time for troupe (it includes start-up); the peers time their
+        # own work after importing their libraries.
+        w, _ = timed([troupe, "stats", "--data", data, "--out", "/tmp/troupe_stats_bench.json",
+                      "--threads", "2"])
+        times["troupe"].append(w)
+        _, out = timed([py, "-c", PANDAS, data])
+        times["pandas"].append(float(out.split()[-1]))
+        if not a.skip_tfdv:
+            _, out = timed([py, "-c", TFDV, data])
+            times["tfdv"].append(float(out.split()[-1]))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v),
+              flush=True)
+    print(f"\n{a.rows} rows, 10 numeric + 5 categorical columns")
+    print(f"{'system':<8}{'seconds':>10}{'rows/s':>12}{'troupe x':>10}")
+    for k, v in times.items():
+        if not v:
+            continue
+        ratio = statistics.median([x / t for x, t in zip(v, times["troupe"])])
+        print(f"{k:<8}{statistics.median(v):>10.2f}{a.rows / statistics.median(v):>12.0f}"
+              f"{ratio:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
