@@ -10,7 +10,8 @@ then, round after round, times:
   tfdv:   tfdv.generate_statistics_from_csv(FILE)
 and prints rows/s (median of rounds) and the medians of the per-round ratios. pandas and
 TFDV run in the virtual environment bench/.venv-tfdv, created by this script on first
-use (never by CI).
+use (never by CI); when TFDV cannot be installed there, pip's error is printed and pandas
+is measured alone (docs/benchmarks.md, "Statistics").
 """
 
 import argparse
@@ -61,17 +62,32 @@ def make_csv(path, rows):
     os.rename(path + ".tmp", path)
 
 
-def ensure_venv():
+def ensure_venv(want_tfdv):
+    """The venv's python and whether TFDV imports there. Installs pandas and TFDV once; when
+    TFDV cannot be installed (it pins old pyarrow and tensorflow wheels), prints pip's error
+    and goes on with pandas alone."""
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
         subprocess.run(["/usr/bin/python3", "-m", "venv", VENV], check=True)
-    if subprocess.run([py, "-c", "import pandas, tensorflow_data_validation"],
-                      capture_output=True).returncode:
-        print("installing pandas and tensorflow-data-validation into bench/.venv-tfdv (once)",
-              flush=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "pandas",
-                        "tensorflow-data-validation"], check=True)
-    return py
+
+    def has(module):
+        return subprocess.run([py, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+    if not has("pandas"):
+        print("installing pandas into bench/.venv-tfdv (once)", flush=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "pandas"], check=True)
+    if not want_tfdv:
+        return py, False
+    if not has("tensorflow_data_validation"):
+        print("installing tensorflow-data-validation into bench/.venv-tfdv (once)", flush=True)
+        r = subprocess.run([py, "-m", "pip", "install", "-q", "tensorflow-data-validation"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-12:])
+            print(f"TFDV could not be installed; measuring pandas only. pip said:\n{tail}",
+                  flush=True)
+            return py, False
+    return py, True
 
 
 def timed(cmd):
@@ -93,7 +109,7 @@ def main():
     a = p.parse_args()
     data = f"/tmp/troupe_stats_bench_{a.rows}.csv"
     make_csv(data, a.rows)
-    py = ensure_venv()
+    py, tfdv = ensure_venv(not a.skip_tfdv)
     troupe = os.path.join(a.build_dir, "bin", "troupe")
     times = {"troupe": [], "pandas": [], "tfdv": []}
     for r in range(a.rounds):
@@ -104,7 +120,7 @@ def main():
         times["troupe"].append(w)
         _, out = timed([py, "-c", PANDAS, data])
         times["pandas"].append(float(out.split()[-1]))
-        if not a.skip_tfdv:
+        if tfdv:
             _, out = timed([py, "-c", TFDV, data])
             times["tfdv"].append(float(out.split()[-1]))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v),

@@ -27,6 +27,14 @@ class csv_source {
     if (f_) std::fclose(f_);
   }
 
+  bool gzip() const { return gzip_; }
+
+  // Forgets the magic bytes read by init() (after a seek).
+  void drop_pending() { pending_n_ = 0; }
+
+  // Limits a plain file to `n` more bytes from the current position.
+  void limit(int64_t n) { left_ = n; }
+
   // Looks at the magic bytes and sets up inflate for gzip.
   error init() {
     unsigned char magic[2];
@@ -50,6 +58,7 @@ class csv_source {
   // Reads up to `cap` bytes into `dst`; 0 at the end of the stream.
   expected<size_t> read(char* dst, size_t cap) {
     if (!gzip_) {
+      if (left_ >= 0) cap = size_t(std::min<int64_t>(int64_t(cap), left_));
       size_t got = 0;
       while (pending_n_ > 0 && got < cap) {
         dst[got++] = pending_[0];
@@ -57,6 +66,7 @@ class csv_source {
       }
       got += std::fread(dst + got, 1, cap - got, f_);
       if (std::ferror(f_)) return io_error();
+      if (left_ >= 0) left_ -= int64_t(got);
       return got;
     }
     zs_.next_out = reinterpret_cast<unsigned char*>(dst);
@@ -104,6 +114,7 @@ class csv_source {
   std::string path_;
   std::FILE* f_;
   bool gzip_ = false;
+  int64_t left_ = -1;  // plain files: bytes left to read (-1: to the end)
   char pending_[2];
   size_t pending_n_ = 0;
   z_stream zs_{};
@@ -137,10 +148,40 @@ expected<std::unique_ptr<csv_reader>> csv_reader::open(const std::string& path,
                       "csv_reader: cannot open '", path, "': ", std::strerror(errno));
   auto src = std::make_unique<csv_source>(path, f);
   TROUPE_TRY(src->init());
+  if (o.end >= 0 && !src->gzip()) src->limit(o.end);  // the magic bytes count: offset 0
   std::unique_ptr<csv_reader> r(new csv_reader(path, o, std::move(src)));
   TROUPE_TRY(r->read_header());
   return r;
 }
+
+expected<std::unique_ptr<csv_reader>> csv_reader::open_range(const std::string& path,
+                                                             std::vector<std::string> header,
+                                                             int64_t begin, int64_t end,
+                                                             csv_options o) {
+  TROUPE_REQUIRE(o.max_line_bytes > 0, "csv_reader: ", path,
+                 ": max_line_bytes must be positive, got ", o.max_line_bytes);
+  TROUPE_REQUIRE(begin >= 0 && (end < 0 || end >= begin), "csv_reader: ", path,
+                 ": bad byte range [", begin, ", ", end, ")");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return make_error(errno == ENOENT ? errc::not_found : errc::unavailable,
+                      "csv_reader: cannot open '", path, "': ", std::strerror(errno));
+  auto src = std::make_unique<csv_source>(path, f);
+  TROUPE_TRY(src->init());
+  TROUPE_REQUIRE(!src->gzip(), "csv_reader: ", path, ": a byte range of gzip data");
+  if (std::fseek(f, long(begin), SEEK_SET) != 0)
+    return make_error(errc::data_loss, "csv_reader: ", path, ": seek to ", begin,
+                      " failed: ", std::strerror(errno));
+  src->drop_pending();
+  if (end >= 0) src->limit(end - begin);
+  o.end = end;
+  std::unique_ptr<csv_reader> r(new csv_reader(path, o, std::move(src)));
+  r->header_ = std::move(header);
+  TROUPE_TRY(r->fill());
+  return r;
+}
+
+bool csv_reader::is_gzip() const { return src_->gzip(); }
 
 error csv_reader::fill() {
   if (eof_) return {};
@@ -228,6 +269,7 @@ expected<csv_reader::parse_result> csv_reader::parse_record() {
           if (p != e) return nul_error(p);
           if (!eof_) return parse_result::need_more;
           bad_message_ = "unterminated quoted field (opened here, still open at the end of the file)";
+          ended_inside_quotes_ = true;
           record_end_ = end_;
           record_lines_ = nl + 1;
           return parse_result::malformed;

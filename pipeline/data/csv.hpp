@@ -13,6 +13,7 @@ namespace troupe::pipeline {
 struct csv_options {
   char delimiter = ',';
   int64_t max_line_bytes = int64_t(64) << 20;  // a longer record is an error naming its line
+  int64_t end = -1;  ///< plain files: stop reading at this byte offset (-1: the end)
 };
 
 /// One malformed row: where and why (wrong field count, bad quoting, line too long).
@@ -43,6 +44,16 @@ class csv_reader {
  public:
   static expected<std::unique_ptr<csv_reader>> open(const std::string& path,
                                                     csv_options o = {});
+  /// Reads only the bytes [begin, end) of a plain (not gzip) file, for readers that split
+  /// one big file between threads: no header is read (`header` is the file's, from open()),
+  /// `begin` should be the start of a record and `end` the end of one or of the file. Line
+  /// numbers, in records, problems and errors, count from 1 at `begin`; the caller adds the
+  /// lines before it. `end` < 0 reads to the end of the file; open() with `end` >= 0
+  /// (begin == 0) reads the header and stops at `end` likewise.
+  static expected<std::unique_ptr<csv_reader>> open_range(const std::string& path,
+                                                          std::vector<std::string> header,
+                                                          int64_t begin, int64_t end,
+                                                          csv_options o = {});
   ~csv_reader();
   csv_reader(const csv_reader&) = delete;
   csv_reader& operator=(const csv_reader&) = delete;
@@ -56,6 +67,13 @@ class csv_reader {
   int64_t malformed_count() const { return malformed_count_; }  ///< skipped records so far
   const std::vector<csv_problem>& problems() const { return problems_; }
   const std::string& path() const { return path_; }
+  /// The line number of the next record (after the end: 1 + the lines read).
+  int64_t line() const { return line_; }
+  /// True when the input ended inside a quoted field (an "unterminated quoted field"
+  /// problem): for a range, its end cut a record, so the split was not at a record boundary.
+  bool ended_inside_quotes() const { return ended_inside_quotes_; }
+  /// True for gzip input.
+  bool is_gzip() const;
 
  private:
   // One field of the record being parsed: offsets into buf_, and whether it holds "" escapes.
@@ -93,6 +111,7 @@ class csv_reader {
   int64_t rows_read_ = 0;
   int64_t malformed_count_ = 0;
   std::vector<csv_problem> problems_;
+  bool ended_inside_quotes_ = false;
   error failed_;
 };
 

@@ -5,13 +5,10 @@
 
 #include <unistd.h>
 
-#include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 namespace troupe::pipeline {
 namespace {
@@ -445,51 +442,6 @@ TEST(csv_data, letter_recognition) {
   EXPECT_EQ(first, "T,2");
   EXPECT_EQ(types[0], column_type::string);
   for (size_t c = 1; c < 17; ++c) EXPECT_EQ(types[c], column_type::integer) << c;
-}
-
-// Throughput on a generated 1,000,000-row file (10 numeric, 5 string columns): reads every
-// record and parses every numeric field. Prints rows/s; only run when asked.
-TEST_F(csv_test, DISABLED_throughput_1m_rows) {
-  std::string text;
-  text.reserve(120u << 20);
-  for (int c = 0; c < 10; ++c) text += "n" + std::to_string(c) + ",";
-  text += "s0,s1,s2,s3,s4\n";
-  std::mt19937_64 rng(7);
-  const char* cats[] = {"red", "green", "blue", "\"x,y\"", "yellow", "cyan"};
-  char num[32];
-  for (int i = 0; i < 1000000; ++i) {
-    for (int c = 0; c < 10; ++c) {
-      auto res = c % 2 ? std::to_chars(num, num + 32, int64_t(rng() % 100000))
-                       : std::to_chars(num, num + 32, double(rng() % 1000000) / 997.0);
-      text.append(num, res.ptr);
-      text += ',';
-    }
-    for (int c = 0; c < 5; ++c) {
-      text += cats[rng() % 6];
-      text += c == 4 ? '\n' : ',';
-    }
-  }
-  std::string p = write("bench.csv", text);
-  for (bool parse_numbers : {false, true}) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto r = csv_reader::open(p);
-    ASSERT_TRUE(r);
-    std::vector<std::string_view> f;
-    int64_t line;
-    double sum = 0;
-    while (*(*r)->next(f, line)) {
-      if (!parse_numbers) continue;
-      for (int c = 0; c < 10; ++c) {
-        double d;
-        if (parse_double(f[c], d)) sum += d;
-      }
-    }
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_EQ((*r)->rows_read(), 1000000);
-    std::printf("csv_reader (%s): %zu MB, %.3f s, %.0f rows/s, %.0f MB/s (checksum %g)\n",
-                parse_numbers ? "records + parse_double of 10 columns" : "records only",
-                text.size() >> 20, s, 1e6 / s, double(text.size()) / 1e6 / s, sum);
-  }
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <limits>
 #include <tuple>
 
+#include "pipeline/util/json.hpp"
+
 namespace troupe::pipeline {
 
 // ---- xxhash64 ----
@@ -54,160 +56,16 @@ uint64_t xxhash64(std::string_view bytes, uint64_t seed) {
   return h;
 }
 
-// ---- A small JSON reader and writer for the sketches' own formats. ----
+// ---- Typed access to the sketches' own JSON formats (parsed by util/json). ----
 
 namespace {
-
-struct json_value {
-  enum class kind { null, boolean, number, string, array, object } type = kind::null;
-  bool boolean = false;
-  std::string text;  // the number's token, or the decoded string
-  std::vector<json_value> items;
-  std::vector<std::pair<std::string, json_value>> members;
-};
-
-class json_parser {
- public:
-  json_parser(std::string_view text, std::string_view who) : s_(text), who_(who) {}
-
-  expected<json_value> parse_document() {
-    json_value v;
-    TROUPE_TRY(parse(v, 0));
-    skip_ws();
-    if (i_ != s_.size()) return fail("expected end of input");
-    return v;
-  }
-
- private:
-  error fail(std::string_view what) const {
-    size_t line = 1, col = 1;
-    for (size_t j = 0; j < i_ && j < s_.size(); ++j) {
-      if (s_[j] == '\n') { ++line; col = 1; } else { ++col; }
-    }
-    std::string got = i_ < s_.size() ? str_cat("'", s_[i_], "'") : "end of input";
-    return make_error(errc::invalid_argument, who_, ": JSON line ", line, ", column ", col, ": ",
-                      what, ", got ", got);
-  }
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
-      ++i_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (i_ < s_.size() && s_[i_] == c) { ++i_; return true; }
-    return false;
-  }
-  error parse(json_value& v, int depth) {
-    if (depth > 32) return fail("nesting too deep (more than 32 levels)");
-    skip_ws();
-    if (i_ >= s_.size()) return fail("expected a value");
-    char c = s_[i_];
-    if (c == '{') {
-      ++i_;
-      v.type = json_value::kind::object;
-      if (eat('}')) return {};
-      do {
-        skip_ws();
-        if (i_ >= s_.size() || s_[i_] != '"') return fail("expected a member name in quotes");
-        std::string name;
-        TROUPE_TRY(parse_string(name));
-        if (!eat(':')) return fail("expected ':'");
-        json_value member;
-        TROUPE_TRY(parse(member, depth + 1));
-        v.members.emplace_back(std::move(name), std::move(member));
-      } while (eat(','));
-      if (!eat('}')) return fail("expected ',' or '}'");
-      return {};
-    }
-    if (c == '[') {
-      ++i_;
-      v.type = json_value::kind::array;
-      if (eat(']')) return {};
-      do {
-        v.items.emplace_back();
-        TROUPE_TRY(parse(v.items.back(), depth + 1));
-      } while (eat(','));
-      if (!eat(']')) return fail("expected ',' or ']'");
-      return {};
-    }
-    if (c == '"') {
-      v.type = json_value::kind::string;
-      return parse_string(v.text);
-    }
-    for (auto [word, type, b] : {std::tuple{"true", json_value::kind::boolean, true},
-                                 std::tuple{"false", json_value::kind::boolean, false},
-                                 std::tuple{"null", json_value::kind::null, false}}) {
-      if (s_.substr(i_, std::strlen(word)) == word) {
-        i_ += std::strlen(word);
-        v.type = type;
-        v.boolean = b;
-        return {};
-      }
-    }
-    size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    size_t digits = i_;
-    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
-                              s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+' || s_[i_] == '-'))
-      ++i_;
-    if (i_ == digits) { i_ = start; return fail("expected a value"); }
-    v.type = json_value::kind::number;
-    v.text.assign(s_.substr(start, i_ - start));
-    return {};
-  }
-  error parse_hex4(uint32_t& out) {
-    if (i_ + 4 > s_.size()) return fail("expected 4 hex digits after \\u");
-    auto [ptr, ec] = std::from_chars(s_.data() + i_, s_.data() + i_ + 4, out, 16);
-    if (ec != std::errc{} || ptr != s_.data() + i_ + 4) return fail("expected 4 hex digits after \\u");
-    i_ += 4;
-    return {};
-  }
-  error parse_string(std::string& out) {
-    ++i_;  // the opening quote
-    while (true) {
-      if (i_ >= s_.size()) return fail("unterminated string");
-      char c = s_[i_];
-      if (c == '"') { ++i_; return {}; }
-      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in string");
-      if (c != '\\') { out.push_back(c); ++i_; continue; }
-      if (++i_ >= s_.size()) return fail("unterminated string");
-      char e = s_[i_++];
-      static constexpr std::string_view from = "\"\\/bfnrt", to = "\"\\/\b\f\n\r\t";
-      if (size_t j = from.find(e); j != std::string_view::npos) {
-        out.push_back(to[j]);
-        continue;
-      }
-      if (e != 'u') { --i_; return fail("unknown escape in string"); }
-      uint32_t cp;
-      TROUPE_TRY(parse_hex4(cp));
-      if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
-        i_ += 2;
-        uint32_t lo;
-        TROUPE_TRY(parse_hex4(lo));
-        if (lo < 0xDC00 || lo >= 0xE000) return fail("expected a low surrogate");
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-      }
-      append_utf8(out, cp);
-    }
-  }
-  static void append_utf8(std::string& out, uint32_t cp) {
-    int extra = cp < 0x80 ? 0 : cp < 0x800 ? 1 : cp < 0x10000 ? 2 : 3;
-    static constexpr uint8_t lead[] = {0x00, 0xC0, 0xE0, 0xF0};
-    out.push_back(static_cast<char>(lead[extra] | (cp >> (6 * extra))));
-    for (int i = extra - 1; i >= 0; --i) out.push_back(static_cast<char>(0x80 | ((cp >> (6 * i)) & 0x3F)));
-  }
-
-  std::string_view s_;
-  std::string_view who_;
-  size_t i_ = 0;
-};
 
 // Typed access to a parsed document; every failure names the sketch and the field.
 struct json_reader {
   std::string_view who;
 
   expected<const json_value*> field(const json_value& obj, std::string_view name) const {
-    if (obj.type != json_value::kind::object)
+    if (obj.k != json_value::kind::object)
       return make_error(errc::invalid_argument, who, ": expected a JSON object");
     for (const auto& [k, v] : obj.members)
       if (k == name) return &v;
@@ -216,36 +74,29 @@ struct json_reader {
   template <class Int>
   expected<Int> as_int(const json_value& v, std::string_view name) const {
     Int out{};
-    if (v.type == json_value::kind::number) {
-      auto [ptr, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), out);
-      if (ec == std::errc{} && ptr == v.text.data() + v.text.size()) return out;
+    if (v.k == json_value::kind::number) {
+      const char* end = v.source.data() + v.source.size();
+      auto [ptr, ec] = std::from_chars(v.source.data(), end, out);
+      if (ec == std::errc{} && ptr == end) return out;
     }
     return make_error(errc::invalid_argument, who, ": field '", name,
-                      "': expected an integer, got ", v.type == json_value::kind::number ? v.text : "a non-number");
+                      "': expected an integer, got ",
+                      v.k == json_value::kind::number ? v.source : "a non-number");
   }
   expected<double> as_double(const json_value& v, std::string_view name) const {
-    if (v.type == json_value::kind::string) {
-      if (v.text == "Infinity") return std::numeric_limits<double>::infinity();
-      if (v.text == "-Infinity") return -std::numeric_limits<double>::infinity();
-      if (v.text == "NaN") return std::numeric_limits<double>::quiet_NaN();
-    }
     double out = 0;
-    if (v.type == json_value::kind::number) {
-      auto [ptr, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), out);
-      if (ec == std::errc{} && ptr == v.text.data() + v.text.size()) return out;
-    }
+    if (v.as_double(out)) return out;
     return make_error(errc::invalid_argument, who, ": field '", name, "': expected a number, got ",
-                      v.type == json_value::kind::number || v.type == json_value::kind::string
-                          ? v.text : "another JSON type");
+                      v.k == json_value::kind::string ? std::string_view(v.text) : v.source);
   }
   expected<const std::vector<json_value>*> as_array(const json_value& v,
                                                     std::string_view name) const {
-    if (v.type != json_value::kind::array)
+    if (v.k != json_value::kind::array)
       return make_error(errc::invalid_argument, who, ": field '", name, "': expected an array");
     return &v.items;
   }
   expected<const std::string*> as_string(const json_value& v, std::string_view name) const {
-    if (v.type != json_value::kind::string)
+    if (v.k != json_value::kind::string)
       return make_error(errc::invalid_argument, who, ": field '", name, "': expected a string");
     return &v.text;
   }
@@ -258,30 +109,8 @@ struct json_reader {
   }
 };
 
-void append_double(std::string& out, double v) {
-  if (std::isnan(v)) { out += "\"NaN\""; return; }
-  if (std::isinf(v)) { out += v > 0 ? "\"Infinity\"" : "\"-Infinity\""; return; }
-  char buf[32];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, ptr);
-}
-
-void append_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out.push_back(c);  // bytes >= 0x80 pass through unchanged
-    }
-  }
-  out.push_back('"');
-}
+void append_double(std::string& out, double v) { append_json_number(out, v); }
+void append_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
@@ -472,7 +301,7 @@ std::string kll_sketch::to_json() const {
 
 expected<kll_sketch> kll_sketch::from_json(std::string_view text) {
   const json_reader r{"kll_sketch.from_json"};
-  json_value doc = TROUPE_TRY(json_parser(text, r.who).parse_document());
+  json_value doc = TROUPE_TRY(parse_json(text, r.who, 32));
   TROUPE_TRY(r.check_type(doc, "kll"));
   int k = TROUPE_TRY(r.as_int<int>(*TROUPE_TRY(r.field(doc, "k")), "k"));
   TROUPE_REQUIRE(k >= kll_min_k && k <= kll_max_k, r.who, ": field 'k': expected ", kll_min_k,
@@ -643,7 +472,7 @@ std::string hyperloglog::to_json() const {
 
 expected<hyperloglog> hyperloglog::from_json(std::string_view text) {
   const json_reader r{"hyperloglog.from_json"};
-  json_value doc = TROUPE_TRY(json_parser(text, r.who).parse_document());
+  json_value doc = TROUPE_TRY(parse_json(text, r.who, 32));
   TROUPE_TRY(r.check_type(doc, "hyperloglog"));
   int p = TROUPE_TRY(r.as_int<int>(*TROUPE_TRY(r.field(doc, "precision")), "precision"));
   TROUPE_REQUIRE(p >= hll_min_p && p <= hll_max_p, r.who, ": field 'precision': expected ",
@@ -679,68 +508,192 @@ expected<hyperloglog> hyperloglog::from_json(std::string_view text) {
 
 // ---- top_k ----
 
-top_k::top_k(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
+top_k::top_k(size_t capacity)
+    : capacity_(std::max<size_t>(capacity, 1)), index_(16, index_entry{0, none}) {}
 
-void top_k::add(std::string_view value, int64_t count) {
-  if (count <= 0) return;
-  auto it = index_.find(value);
-  if (it == index_.end()) {
-    insert_new(value, count);
-    return;
+uint32_t top_k::find(std::string_view value, uint64_t hash) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const index_entry& e = index_[i];
+    if (e.id == none) return none;
+    if (e.hash == hash && slots_[e.id].key == value) return e.id;
   }
-  slots_[it->second].count += count;
-  if (heap_valid_) sift_down(heap_pos_[it->second]);
 }
 
-void top_k::insert_new(std::string_view value, int64_t count) {
-  if (slots_.size() < capacity_) {
-    auto id = static_cast<uint32_t>(slots_.size());
-    slots_.push_back({floor_ + count, floor_, std::string(value)});
-    index_.emplace(std::string(value), id);
-    max_error_ = std::max(max_error_, floor_);
-    heap_valid_ = false;
+void top_k::index_insert(uint32_t id) {
+  const size_t mask = index_.size() - 1;
+  const uint64_t hash = slots_[id].hash;
+  size_t i = hash & mask;
+  while (index_[i].id != none) i = (i + 1) & mask;
+  index_[i] = {hash, id};
+}
+
+// Backward-shift deletion: no tombstones, so probes stay short under constant churn.
+void top_k::index_erase(uint32_t id) {
+  const size_t mask = index_.size() - 1;
+  size_t i = slots_[id].hash & mask;
+  while (index_[i].id != id) i = (i + 1) & mask;
+  for (size_t j = i;;) {
+    j = (j + 1) & mask;
+    if (index_[j].id == none) break;
+    const size_t home = index_[j].hash & mask;
+    // Move index_[j] into the hole at i unless its home lies cyclically in (i, j].
+    const bool home_in_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!home_in_between) {
+      index_[i] = index_[j];
+      i = j;
+    }
+  }
+  index_[i].id = none;
+}
+
+void top_k::grow_index() {
+  index_.assign(index_.size() * 2, index_entry{0, none});
+  for (uint32_t id = 0; id < slots_.size(); ++id) index_insert(id);
+}
+
+uint32_t top_k::new_bucket(int64_t count, uint32_t after) {
+  uint32_t b;
+  if (!free_buckets_.empty()) {
+    b = free_buckets_.back();
+    free_buckets_.pop_back();
+  } else {
+    b = static_cast<uint32_t>(buckets_.size());
+    buckets_.emplace_back();
+  }
+  bucket& nb = buckets_[b];
+  nb.count = count;
+  nb.head = none;
+  nb.prev = after;
+  nb.next = after == none ? min_bucket_ : buckets_[after].next;
+  if (after == none) {
+    min_bucket_ = b;
+  } else {
+    buckets_[after].next = b;
+  }
+  if (nb.next == none) {
+    max_bucket_ = b;
+  } else {
+    buckets_[nb.next].prev = b;
+  }
+  return b;
+}
+
+void top_k::attach(uint32_t id, uint32_t from) {
+  slot& s = slots_[id];
+  // The last bucket with count <= s.count (none: s.count is below every bucket).
+  uint32_t b;
+  if (max_bucket_ != none && buckets_[max_bucket_].count <= s.count) {
+    b = max_bucket_;
+  } else {
+    b = from != none ? from : min_bucket_;
+    if (b != none && buckets_[b].count > s.count) b = none;
+    if (b == none && min_bucket_ != none && buckets_[min_bucket_].count <= s.count)
+      b = min_bucket_;
+    if (b != none)
+      while (buckets_[b].next != none && buckets_[buckets_[b].next].count <= s.count)
+        b = buckets_[b].next;
+  }
+  if (b == none || buckets_[b].count != s.count) b = new_bucket(s.count, b);
+  bucket& bk = buckets_[b];
+  s.bucket = b;
+  s.prev = none;
+  s.next = bk.head;
+  if (bk.head != none) slots_[bk.head].prev = id;
+  bk.head = id;
+}
+
+uint32_t top_k::detach(uint32_t id) {
+  slot& s = slots_[id];
+  const uint32_t b = s.bucket;
+  bucket& bk = buckets_[b];
+  if (s.prev != none) {
+    slots_[s.prev].next = s.next;
+  } else {
+    bk.head = s.next;
+  }
+  if (s.next != none) slots_[s.next].prev = s.prev;
+  const uint32_t before = bk.prev;
+  if (bk.head == none) {  // the bucket is empty: unlink and free it
+    if (bk.prev != none) {
+      buckets_[bk.prev].next = bk.next;
+    } else {
+      min_bucket_ = bk.next;
+    }
+    if (bk.next != none) {
+      buckets_[bk.next].prev = bk.prev;
+    } else {
+      max_bucket_ = bk.prev;
+    }
+    free_buckets_.push_back(b);
+    return before;
+  }
+  return b;  // still there: the search for the new count may start at it
+}
+
+void top_k::increment(uint32_t id, int64_t by) {
+  const uint32_t from = detach(id);
+  slots_[id].count += by;
+  attach(id, from);
+}
+
+void top_k::add_hashed(std::string_view value, uint64_t hash, int64_t count) {
+  if (count <= 0) return;
+  const uint32_t found = find(value, hash);
+  if (found != none) {
+    increment(found, count);
     return;
   }
-  // Space-Saving: the value takes the slot of the current minimum.
-  if (!heap_valid_) build_heap();
-  uint32_t id = heap_[0];
+  if (slots_.size() < capacity_) {
+    const auto id = static_cast<uint32_t>(slots_.size());
+    slots_.push_back({floor_ + count, floor_, hash, std::string(value), none, none, none});
+    max_error_ = std::max(max_error_, floor_);
+    if (slots_.size() * 2 > index_.size()) {
+      grow_index();
+    } else {
+      index_insert(id);
+    }
+    attach(id, none);
+    return;
+  }
+  // Space-Saving: the value takes the slot of a value with the minimum count m, with count
+  // m + count and error m.
+  const uint32_t id = buckets_[min_bucket_].head;
   slot& s = slots_[id];
-  int64_t m = s.count;
-  auto node = index_.extract(s.key);  // reuse the node: no allocation for short keys
-  node.key().assign(value);
-  node.mapped() = id;
-  index_.insert(std::move(node));
-  s.key.assign(value);
-  s.count = m + count;
+  const int64_t m = s.count;
+  index_erase(id);
+  s.key.assign(value);  // reuses the string's storage
+  s.hash = hash;
   s.error = m;
+  index_insert(id);
   floor_ = std::max(floor_, m);
   max_error_ = std::max(max_error_, m);
-  sift_down(0);
+  increment(id, count);
 }
 
-void top_k::build_heap() {
-  heap_.resize(slots_.size());
-  heap_pos_.resize(slots_.size());
-  for (uint32_t i = 0; i < heap_.size(); ++i) heap_[i] = heap_pos_[i] = i;
-  for (size_t i = heap_.size() / 2; i-- > 0;) sift_down(i);
-  heap_valid_ = true;
-}
-
-void top_k::sift_down(size_t pos) {
-  const size_t n = heap_.size();
-  uint32_t id = heap_[pos];
-  int64_t c = slots_[id].count;
-  while (true) {
-    size_t child = 2 * pos + 1;
-    if (child >= n) break;
-    if (child + 1 < n && slots_[heap_[child + 1]].count < slots_[heap_[child]].count) ++child;
-    if (slots_[heap_[child]].count >= c) break;
-    heap_[pos] = heap_[child];
-    heap_pos_[heap_[pos]] = static_cast<uint32_t>(pos);
-    pos = child;
+void top_k::rebuild(std::vector<entry> entries, int64_t floor) {
+  // Ascending count, so that attach() always finds its bucket at the top of the list.
+  std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
+    if (a.count != b.count) return a.count < b.count;
+    return a.hash != b.hash ? a.hash > b.hash : a.key > b.key;
+  });
+  slots_.clear();
+  buckets_.clear();
+  free_buckets_.clear();
+  min_bucket_ = max_bucket_ = none;
+  size_t index_size = 16;
+  while (index_size < entries.size() * 2) index_size *= 2;
+  index_.assign(index_size, index_entry{0, none});
+  floor_ = floor;
+  max_error_ = 0;
+  slots_.reserve(entries.size());
+  for (entry& e : entries) {
+    const auto id = static_cast<uint32_t>(slots_.size());
+    max_error_ = std::max(max_error_, e.error);
+    slots_.push_back({e.count, e.error, e.hash, std::move(e.key), none, none, none});
+    index_insert(id);
+    attach(id, none);
   }
-  heap_[pos] = id;
-  heap_pos_[id] = static_cast<uint32_t>(pos);
 }
 
 namespace {
@@ -752,35 +705,29 @@ bool by_count_then_value(const std::pair<std::string, int64_t>& a,
 
 void top_k::merge(const top_k& other) {
   // A value missing from a summary may have had up to that summary's floor there.
-  struct entry { std::string key; int64_t count; int64_t error; };
   std::vector<entry> all;
   all.reserve(slots_.size() + other.slots_.size());
   for (const slot& s : slots_) {
-    auto it = other.index_.find(s.key);
-    const slot* o = it == other.index_.end() ? nullptr : &other.slots_[it->second];
-    all.push_back({s.key, s.count + (o ? o->count : other.floor_),
-                   s.error + (o ? o->error : other.floor_)});
+    const uint32_t o = other.find(s.key, s.hash);
+    const slot* os = o == none ? nullptr : &other.slots_[o];
+    all.push_back({s.key, s.hash, s.count + (os ? os->count : other.floor_),
+                   s.error + (os ? os->error : other.floor_)});
   }
   for (const slot& o : other.slots_)
-    if (!index_.contains(o.key)) all.push_back({o.key, o.count + floor_, o.error + floor_});
+    if (find(o.key, o.hash) == none)
+      all.push_back({o.key, o.hash, o.count + floor_, o.error + floor_});
   int64_t floor = floor_ + other.floor_;
   if (all.size() > capacity_) {
-    std::sort(all.begin(), all.end(), [](const entry& a, const entry& b) {
+    // Keep the capacity_ largest counts, ties to the smaller value (a total order, so the
+    // kept set is deterministic).
+    const auto nth = all.begin() + static_cast<std::ptrdiff_t>(capacity_);
+    std::nth_element(all.begin(), nth, all.end(), [](const entry& a, const entry& b) {
       return a.count != b.count ? a.count > b.count : a.key < b.key;
     });
-    for (size_t i = capacity_; i < all.size(); ++i) floor = std::max(floor, all[i].count);
+    for (auto it = nth; it != all.end(); ++it) floor = std::max(floor, it->count);
     all.resize(capacity_);
   }
-  index_.clear();
-  slots_.clear();
-  heap_valid_ = false;
-  floor_ = floor;
-  max_error_ = 0;
-  for (entry& e : all) {
-    index_.emplace(e.key, static_cast<uint32_t>(slots_.size()));
-    max_error_ = std::max(max_error_, e.error);
-    slots_.push_back({e.count, e.error, std::move(e.key)});
-  }
+  rebuild(std::move(all), floor);
 }
 
 std::vector<std::pair<std::string, int64_t>> top_k::top(size_t k) const {
@@ -813,7 +760,7 @@ std::string top_k::to_json() const {
 
 expected<top_k> top_k::from_json(std::string_view text) {
   const json_reader r{"top_k.from_json"};
-  json_value doc = TROUPE_TRY(json_parser(text, r.who).parse_document());
+  json_value doc = TROUPE_TRY(parse_json(text, r.who, 32));
   TROUPE_TRY(r.check_type(doc, "top_k"));
   auto cap = TROUPE_TRY(r.as_int<size_t>(*TROUPE_TRY(r.field(doc, "capacity")), "capacity"));
   TROUPE_REQUIRE(cap >= 1 && cap <= (size_t{1} << 31), r.who,
@@ -824,6 +771,8 @@ expected<top_k> top_k::from_json(std::string_view text) {
   const auto* items = TROUPE_TRY(r.as_array(*TROUPE_TRY(r.field(doc, "items")), "items"));
   TROUPE_REQUIRE(items->size() <= cap, r.who, ": field 'items': expected at most capacity = ",
                  cap, " items, got ", items->size());
+  std::vector<entry> entries;
+  entries.reserve(items->size());
   for (size_t i = 0; i < items->size(); ++i) {
     std::string name = str_cat("items[", i, "]");
     const auto* item = TROUPE_TRY(r.as_array((*items)[i], name));
@@ -835,11 +784,20 @@ expected<top_k> top_k::from_json(std::string_view text) {
     TROUPE_REQUIRE(count > 0 && err >= 0 && err <= count, r.who, ": field '", name,
                    "': expected count > 0 and 0 <= error <= count, got count ", count,
                    ", error ", err);
-    auto [it, inserted] = s.index_.emplace(*key, static_cast<uint32_t>(s.slots_.size()));
-    TROUPE_REQUIRE(inserted, r.who, ": field '", name, "': duplicate value \"", *key, "\"");
-    s.slots_.push_back({count, err, *key});
-    s.max_error_ = std::max(s.max_error_, err);
+    const uint64_t hash = xxhash64(*key);
+    TROUPE_REQUIRE(s.find(*key, hash) == none, r.who, ": field '", name,
+                   "': duplicate value \"", *key, "\"");
+    // Index as we go so duplicates are found; rebuild() below lays out the buckets.
+    s.slots_.push_back({count, err, hash, *key, none, none, none});
+    if (s.slots_.size() * 2 > s.index_.size()) {
+      s.grow_index();
+    } else {
+      s.index_insert(static_cast<uint32_t>(s.slots_.size() - 1));
+    }
+    entries.push_back({*key, hash, count, err});
   }
+  const int64_t floor = s.floor_;
+  s.rebuild(std::move(entries), floor);
   return s;
 }
 

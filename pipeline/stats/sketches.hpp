@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -108,11 +107,22 @@ class hyperloglog {
 /// max_error(). Merge follows the mergeable Space-Saving of Agarwal et al. 2012 (a value
 /// absent from a saturated summary counts as that summary's floor). Counts must be > 0
 /// (others are ignored).
+/// Held as Metwally's Stream-Summary (values in buckets of equal count, buckets in count
+/// order) over a flat open-addressing index keyed by each value's xxhash64, so an add is
+/// O(1) also when the summary is saturated and every new value evicts the minimum.
 /// Thread-safety: a value type; distinct objects may be used from any thread.
 class top_k {
  public:
   explicit top_k(size_t capacity = 10000);
-  void add(std::string_view value, int64_t count = 1);
+  void add(std::string_view value, int64_t count = 1) {
+    add_hashed(value, xxhash64(value), count);
+  }
+  /// add() when the caller already has `hash` == xxhash64(value) (e.g. for a hyperloglog).
+  void add_hashed(std::string_view value, uint64_t hash, int64_t count = 1);
+  /// A hint that add_hashed(..., hash) follows soon: starts loading its index entry.
+  void prefetch(uint64_t hash) const {
+    __builtin_prefetch(&index_[hash & (index_.size() - 1)]);
+  }
   void merge(const top_k& other);
   /// The k most frequent, by count descending then value ascending (deterministic).
   std::vector<std::pair<std::string, int64_t>> top(size_t k) const;
@@ -123,27 +133,54 @@ class top_k {
   static expected<top_k> from_json(std::string_view text);
 
  private:
-  struct string_hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return xxhash64(s); }
-  };
+  static constexpr uint32_t none = 0xFFFFFFFFu;
   struct slot {
     int64_t count;
     int64_t error;
-    std::string key;  // also a key of index_ (kept twice so copies stay valid)
+    uint64_t hash;
+    std::string key;
+    uint32_t bucket;  // the bucket of equal count holding this slot
+    uint32_t prev;    // neighbours in that bucket's list
+    uint32_t next;
   };
-  void insert_new(std::string_view value, int64_t count);
-  void build_heap();
-  void sift_down(size_t pos);
+  struct bucket {
+    int64_t count;
+    uint32_t head;  // first slot
+    uint32_t prev;  // buckets in ascending count
+    uint32_t next;
+  };
+  struct entry {
+    std::string key;
+    uint64_t hash;
+    int64_t count;
+    int64_t error;
+  };
+  uint32_t find(std::string_view value, uint64_t hash) const;  // slot id or none
+  void index_insert(uint32_t id);
+  void index_erase(uint32_t id);
+  void grow_index();
+  // Puts slot `id` (count already set, detached) into the bucket of its count, searching
+  // upwards from bucket `from` (none: from the top or the bottom of the list).
+  void attach(uint32_t id, uint32_t from);
+  // Takes slot `id` out of its bucket; returns the bucket before it (none if first).
+  uint32_t detach(uint32_t id);
+  void increment(uint32_t id, int64_t by);
+  uint32_t new_bucket(int64_t count, uint32_t after);
+  void rebuild(std::vector<entry> entries, int64_t floor);
 
   size_t capacity_;
   int64_t floor_ = 0;       // bound on the count of any value not held
   int64_t max_error_ = 0;
-  std::unordered_map<std::string, uint32_t, string_hash, std::equal_to<>> index_;
   std::vector<slot> slots_;
-  std::vector<uint32_t> heap_;      // min-heap of slot ids by count; valid when heap_valid_
-  std::vector<uint32_t> heap_pos_;  // slot id -> position in heap_
-  bool heap_valid_ = false;
+  struct index_entry {
+    uint64_t hash;  // the slot's hash, so probes need not read the slot
+    uint32_t id;    // slot id, or none
+  };
+  std::vector<index_entry> index_;  // open addressing (linear probing); a power of 2
+  std::vector<bucket> buckets_;
+  std::vector<uint32_t> free_buckets_;
+  uint32_t min_bucket_ = none;  // the bucket list's ends
+  uint32_t max_bucket_ = none;
 };
 
 }  // namespace troupe::pipeline

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -504,38 +503,6 @@ TEST(sketches, letter_recognition_data_set) {
   EXPECT_EQ(h.estimate(), static_cast<double>(letters.size()));
   EXPECT_EQ(t.max_error(), 0);
   EXPECT_EQ(t.top(26), exact_top(letters, 26));
-}
-
-TEST(sketches, throughput) {
-  using clock = std::chrono::steady_clock;
-  auto rate = [](size_t n, clock::duration d) {
-    return static_cast<double>(n) / std::chrono::duration<double>(d).count();
-  };
-  auto values = uniform_values(10'000'000, 15);
-  auto t0 = clock::now();
-  kll_sketch k;
-  for (double x : values) k.add(x);
-  auto t1 = clock::now();
-  std::vector<std::string> strings;
-  strings.reserve(1'000'000);
-  for (int i = 0; i < 1'000'000; ++i) strings.push_back(str_cat("value-", (int64_t{i} * 7919) % 250'000));
-  auto t2 = clock::now();
-  hyperloglog h;
-  for (int rep = 0; rep < 5; ++rep)
-    for (const auto& s : strings) h.add(s);
-  auto t3 = clock::now();
-  auto zipf = zipf_stream(1'000'000, 100'000, 1.1, 16);
-  auto t4 = clock::now();
-  top_k exact(1'000'000), saturated(1000);
-  for (const auto& s : zipf) exact.add(s);
-  auto t5 = clock::now();
-  for (const auto& s : zipf) saturated.add(s);
-  auto t6 = clock::now();
-  std::printf("kll add: %.1f M/s; hll add(string): %.1f M/s; top_k add exact: %.1f M/s, "
-              "saturated (capacity 1000): %.1f M/s\n",
-              rate(values.size(), t1 - t0) / 1e6, rate(5 * strings.size(), t3 - t2) / 1e6,
-              rate(zipf.size(), t5 - t4) / 1e6, rate(zipf.size(), t6 - t5) / 1e6);
-  EXPECT_EQ(k.count(), 10'000'000);
 }
 
 }  // namespace

@@ -6,11 +6,15 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
+
+#include "pipeline/util/json.hpp"
 
 namespace troupe::pipeline {
 
@@ -58,34 +62,139 @@ void column_stats::add_number(double v) {
   }
 }
 
-void column_stats::add(std::string_view field) {
+namespace {
+
+// The canonical texts of numbers (see add_integer, add_floating); buf has >= 48 bytes.
+std::string_view integer_text(char* buf, int64_t v) {
+  return std::string_view(buf, size_t(std::to_chars(buf, buf + 48, v).ptr - buf));
+}
+
+std::string_view floating_text(char* buf, double v) {
+  // Integral values below 1e21 in plain digits, as JavaScript prints numbers: "1e+20" would
+  // hide that the value is an integer (too big for int64, or written "3.0").
+  const auto r = std::trunc(v) == v && std::abs(v) < 1e21
+                     ? std::to_chars(buf, buf + 48, v, std::chars_format::fixed)
+                     : std::to_chars(buf, buf + 48, v);
+  return std::string_view(buf, size_t(r.ptr - buf));
+}
+
+}  // namespace
+
+void column_stats::add_present(std::string_view text, uint64_t h) {
   ++count;
-  if (field.empty()) {
-    ++missing;
-    return;
-  }
-  distinct.add(field);
-  top_values.add(field);
-  const auto len = int64_t(field.size());
+  distinct.add_hash(h);
+  top_values.add_hashed(text, h);
+  const auto len = int64_t(text.size());
   length_min = std::min(length_min, len);
   length_max = std::max(length_max, len);
   length_sum += len;
+}
+
+void column_stats::add_missing() {
+  ++count;
+  ++missing;
+}
+
+void column_stats::add_integer(int64_t v) {
+  char buf[48];
+  const std::string_view text = integer_text(buf, v);
+  add_present(text, xxhash64(text));
+  if (type != column_type::string) add_number(double(v));
+}
+
+void column_stats::add_floating(double v) {
+  char buf[48];
+  const std::string_view text = floating_text(buf, v);
+  add_present(text, xxhash64(text));
   if (type == column_type::string) return;
-  if (type == column_type::integer) {
-    int64_t i = 0;
-    if (parse_int64(field, i)) {
-      add_number(double(i));
-      return;
-    }
-    type = column_type::floating;
-  }
-  double d = 0;
-  if (parse_double(field, d)) {
-    add_number(d);
-    return;
-  }
+  type = column_type::floating;
+  add_number(v);
+}
+
+void column_stats::add_string(std::string_view s) {
+  add_present(s, xxhash64(s));
+  if (type == column_type::string) return;
   type = column_type::string;
   clear_numeric();
+}
+
+void column_stats::add(std::string_view field) {
+  if (field.empty()) return add_missing();
+  if (type == column_type::string) return add_string(field);
+  int64_t i = 0;
+  if (parse_int64(field, i)) return add_integer(i);
+  double d = 0;
+  if (parse_double(field, d)) return add_floating(d);
+  add_string(field);
+}
+
+void column_stats::add_batch(std::span<const std::string_view> fields) {
+  constexpr size_t k_chunk = 128;
+  enum class kind : uint8_t { missing, integer, floating, string };
+  struct staged {
+    kind k;
+    uint8_t len;  // of the canonical text in texts
+    int64_t i;
+    double d;
+    uint64_t hash;
+  };
+  staged st[k_chunk];
+  char texts[k_chunk][48];
+  for (size_t b = 0; b < fields.size(); b += k_chunk) {
+    const size_t m = std::min(k_chunk, fields.size() - b);
+    // Stage 1: parse and hash as add() would (after the first non-number every value is a
+    // string's raw text, as in a string column), and prefetch the top-k index entries.
+    bool is_string = type == column_type::string;
+    for (size_t j = 0; j < m; ++j) {
+      const std::string_view f = fields[b + j];
+      staged& x = st[j];
+      if (f.empty()) {
+        x.k = kind::missing;
+        continue;
+      }
+      std::string_view text = f;
+      if (is_string) {
+        x.k = kind::string;
+      } else if (parse_int64(f, x.i)) {
+        x.k = kind::integer;
+        text = integer_text(texts[j], x.i);
+      } else if (parse_double(f, x.d)) {
+        x.k = kind::floating;
+        text = floating_text(texts[j], x.d);
+      } else {
+        x.k = kind::string;
+        is_string = true;
+      }
+      x.len = uint8_t(text.size());
+      x.hash = xxhash64(text);
+      top_values.prefetch(x.hash);
+    }
+    // Stage 2: add.
+    for (size_t j = 0; j < m; ++j) {
+      const staged& x = st[j];
+      switch (x.k) {
+        case kind::missing: add_missing(); break;
+        case kind::integer:
+          add_present(std::string_view(texts[j], x.len), x.hash);
+          if (type != column_type::string) add_number(double(x.i));
+          break;
+        case kind::floating:
+          add_present(std::string_view(texts[j], x.len), x.hash);
+          if (type != column_type::string) {
+            type = column_type::floating;
+            add_number(x.d);
+          }
+          break;
+        case kind::string:
+          add_present(fields[b + j], x.hash);
+          if (type != column_type::string) {
+            type = column_type::string;
+            clear_numeric();
+          }
+          break;
+      }
+    }
+  }
 }
 
 void column_stats::merge(const column_stats& o) {
@@ -185,33 +294,68 @@ std::string header_difference(const std::vector<std::string>& want,
   return {};
 }
 
-// The statistics of one file. `header` is the first file's header.
-expected<dataset_stats> file_stats(const std::string& path, const std::string& first_path,
-                                   const std::vector<std::string>& header, int slice_index,
-                                   const stats_options& o) {
-  auto reader = TROUPE_TRY(csv_reader::open(path));
-  const std::string diff = header_difference(header, reader->header());
-  TROUPE_REQUIRE(diff.empty(), "compute_stats: ", path, ": header differs from ", first_path,
-                 "'s: ", diff);
+// The statistics of the records `reader` yields. Problems stay in the reader: the caller
+// names their lines (a piece's lines count from its start).
+expected<dataset_stats> reader_stats(csv_reader& reader, const std::vector<std::string>& header,
+                                     int slice_index, const stats_options& o) {
   dataset_stats s = empty_stats(header, o);
   if (slice_index >= 0) s.slice_column = o.slice_column;
   std::vector<std::string_view> fields;
   int64_t line = 0;
   const size_t n = header.size();
+  if (slice_index < 0) {
+    // Column-major batches: the fields of up to k_batch_rows rows are copied to an arena,
+    // then each column takes its batch in row order. Each column's sketches then stay in
+    // cache for a whole batch instead of being evicted by the other columns' every row; the
+    // adds, and so the statistics, are the same as row by row.
+    constexpr size_t k_batch_rows = 2048;
+    std::string arena;
+    std::vector<std::pair<uint32_t, uint32_t>> spans;  // row-major (offset, size) per field
+    spans.reserve(k_batch_rows * n);
+    std::vector<std::string_view> column;
+    column.reserve(k_batch_rows);
+    for (bool more = true; more;) {
+      arena.clear();
+      spans.clear();
+      size_t rows = 0;
+      while (rows < k_batch_rows && arena.size() < (size_t(1) << 31)) {
+        more = TROUPE_TRY(reader.next(fields, line));
+        if (!more) break;
+        TROUPE_REQUIRE(fields.size() == n, "compute_stats: ", reader.path(), ":", line,
+                       ": expected ", n, " fields, got ", fields.size());
+        for (std::string_view f : fields) {
+          spans.emplace_back(uint32_t(arena.size()), uint32_t(f.size()));
+          arena.append(f);
+        }
+        ++rows;
+      }
+      s.rows += int64_t(rows);
+      for (size_t i = 0; i < n; ++i) {
+        column.clear();
+        for (size_t r = 0; r < rows; ++r) {
+          const auto [off, len] = spans[r * n + i];
+          column.emplace_back(arena.data() + off, len);
+        }
+        s.columns[i].add_batch(column);
+      }
+    }
+    s.malformed_rows = reader.malformed_count();
+    return s;
+  }
   for (;;) {
-    const bool more = TROUPE_TRY(reader->next(fields, line));
+    const bool more = TROUPE_TRY(reader.next(fields, line));
     if (!more) break;
-    TROUPE_REQUIRE(fields.size() == n, "compute_stats: ", path, ":", line, ": expected ", n,
-                   " fields, got ", fields.size());
+    TROUPE_REQUIRE(fields.size() == n, "compute_stats: ", reader.path(), ":", line,
+                   ": expected ", n, " fields, got ", fields.size());
     ++s.rows;
     for (size_t i = 0; i < n; ++i) s.columns[i].add(fields[i]);
     if (slice_index >= 0) {
       const std::string_view value = fields[size_t(slice_index)];
       auto it = s.slices.find(value);
       if (it == s.slices.end()) {
-        TROUPE_REQUIRE(s.slices.size() < k_max_slices, "compute_stats: ", path, ":", line,
-                       ": slice column '", o.slice_column, "' has more than ", k_max_slices,
-                       " distinct values; slice by a column with fewer");
+        TROUPE_REQUIRE(s.slices.size() < k_max_slices, "compute_stats: ", reader.path(), ":",
+                       line, ": slice column '", o.slice_column, "' has more than ",
+                       k_max_slices, " distinct values; slice by a column with fewer");
         it = s.slices.emplace(std::string(value), empty_stats(header, o)).first;
       }
       dataset_stats& slice = it->second;
@@ -219,29 +363,106 @@ expected<dataset_stats> file_stats(const std::string& path, const std::string& f
       for (size_t i = 0; i < n; ++i) slice.columns[i].add(fields[i]);
     }
   }
-  s.malformed_rows = reader->malformed_count();
-  for (const auto& p : reader->problems()) {
-    if (s.problems.size() >= 100) break;
-    s.problems.push_back(str_cat(p.file, ":", p.line, ": ", p.message));
-  }
+  s.malformed_rows = reader.malformed_count();
   return s;
+}
+
+void add_problems(dataset_stats& s, const std::vector<csv_problem>& problems,
+                  int64_t line_offset) {
+  for (const auto& p : problems) {
+    if (s.problems.size() >= 100) break;
+    s.problems.push_back(str_cat(p.file, ":", p.line + line_offset, ": ", p.message));
+  }
+}
+
+// Opens a file and checks its header against the first file's.
+expected<std::unique_ptr<csv_reader>> open_checked(const std::string& path,
+                                                   const std::string& first_path,
+                                                   const std::vector<std::string>& header,
+                                                   int64_t end = -1) {
+  csv_options co;
+  co.end = end;
+  auto reader = TROUPE_TRY(csv_reader::open(path, co));
+  const std::string diff = header_difference(header, reader->header());
+  TROUPE_REQUIRE(diff.empty(), "compute_stats: ", path, ": header differs from ", first_path,
+                 "'s: ", diff);
+  return reader;
+}
+
+// The statistics of one whole file, read by one reader.
+expected<dataset_stats> file_stats(const std::string& path, const std::string& first_path,
+                                   const std::vector<std::string>& header, int slice_index,
+                                   const stats_options& o) {
+  auto reader = TROUPE_TRY(open_checked(path, first_path, header));
+  dataset_stats s = TROUPE_TRY(reader_stats(*reader, header, slice_index, o));
+  add_problems(s, reader->problems(), 0);
+  return s;
+}
+
+// One piece of one file: bytes [begin, end) (end -1: to the end of the file). A piece that
+// starts at 0 reads the header.
+struct piece {
+  size_t file;
+  int64_t begin;
+  int64_t end;
+  bool last;  // the file's last piece
+};
+
+struct piece_result {
+  expected<dataset_stats> stats = dataset_stats{};
+  std::vector<csv_problem> problems;  // lines relative to the piece's start (see below)
+  int64_t lines = 0;                  // lines the piece spans (the header included)
+  bool cut_quote = false;             // ended inside a quoted field
+};
+
+// The cut points of a plain file: the start of the line after each multiple of
+// `piece_bytes` (see Note [Pieces and determinism]); empty when it is not split.
+expected<std::vector<int64_t>> cut_points(const std::string& path, int64_t piece_bytes) {
+  std::error_code ec;
+  const auto size = int64_t(std::filesystem::file_size(path, ec));
+  if (ec || size <= piece_bytes + piece_bytes / 2) return std::vector<int64_t>{};
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                                    &std::fclose);
+  if (!f) return std::vector<int64_t>{};  // the reader reports it
+  std::vector<int64_t> cuts;
+  std::vector<char> buf(64 << 10);
+  for (int64_t at = piece_bytes; at < size - piece_bytes / 2;) {
+    if (std::fseek(f.get(), long(at), SEEK_SET) != 0) break;
+    int64_t cut = -1;
+    for (int64_t pos = at; cut < 0;) {
+      const size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+      if (n == 0) break;
+      if (const void* nl = std::memchr(buf.data(), '\n', n))
+        cut = pos + (static_cast<const char*>(nl) - buf.data()) + 1;
+      pos += int64_t(n);
+    }
+    if (cut < 0 || cut >= size) break;
+    cuts.push_back(cut);
+    at = std::max(cut, at + piece_bytes);
+  }
+  return cuts;
 }
 
 }  // namespace
 
-// Files are read by std::thread workers, each taking the next file and filling that file's
-// own accumulator; the per-file results are merged in file order, so the statistics are the
-// same for any number of threads. TODO(soon): the actor version (a stats actor per shard,
-// merged by a reducer) comes with issue 4.
+// Files and pieces are read by std::thread workers, each taking the next piece; results are
+// merged in order as soon as the pieces before them are merged (a file's pieces into that
+// file's accumulator, then the file into the total). See Note [Pieces and determinism].
+// TODO(soon): the actor version (a stats actor per shard, merged by a reducer) comes with
+// issue 4.
 expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
                                       const stats_options& o) {
   TROUPE_REQUIRE(!csv_paths.empty(), "compute_stats: no input files");
   TROUPE_REQUIRE(o.kll_k >= 8, "compute_stats: kll_k must be at least 8, got ", o.kll_k);
   TROUPE_REQUIRE(o.top_k_capacity >= 1, "compute_stats: top_k_capacity must be at least 1");
+  TROUPE_REQUIRE(o.piece_bytes >= 1, "compute_stats: piece_bytes must be positive, got ",
+                 o.piece_bytes);
   std::vector<std::string> header;
+  bool first_gzip = false;
   {
     auto first = TROUPE_TRY(csv_reader::open(csv_paths[0]));
     header = first->header();
+    first_gzip = first->is_gzip();
   }
   int slice_index = -1;
   if (!o.slice_column.empty()) {
@@ -251,30 +472,100 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
     slice_index = int(it - header.begin());
   }
 
+  // Pieces. Only the first file is checked for gzip here; a gzip file's cut points would be
+  // wrong, so the others are checked by their first piece's reader (and read whole again).
   const size_t files = csv_paths.size();
+  std::vector<piece> pieces;
+  for (size_t f = 0; f < files; ++f) {
+    std::vector<int64_t> cuts;
+    if (!(f == 0 && first_gzip)) cuts = TROUPE_TRY(cut_points(csv_paths[f], o.piece_bytes));
+    int64_t begin = 0;
+    for (int64_t cut : cuts) {
+      pieces.push_back({f, begin, cut, false});
+      begin = cut;
+    }
+    pieces.push_back({f, begin, -1, true});
+  }
+
+  const size_t n_pieces = pieces.size();
   size_t threads = o.threads > 0 ? size_t(o.threads)
                                  : std::max<size_t>(1, std::thread::hardware_concurrency());
-  threads = std::min(threads, files);
-  // Results are merged in file order as soon as the files before them are done, so at most
-  // the out-of-order ones wait in `pending`. The first failure in file order stops the rest.
+  threads = std::min(threads, n_pieces);
   dataset_stats total = empty_stats(header, o);
   total.slice_column = slice_index >= 0 ? o.slice_column : std::string();
-  std::vector<std::optional<expected<dataset_stats>>> pending(files);
+  std::vector<std::optional<piece_result>> pending(n_pieces);
   std::mutex mu;
-  size_t merged = 0;  // files [0, merged) are in total
+  size_t merged = 0;  // pieces [0, merged) are merged
+  // The file being merged: its accumulator, the lines of its pieces so far, and whether it
+  // must be read again whole.
+  dataset_stats file_acc;
+  int64_t file_lines = 0;
+  bool file_redo = false;
   error failure;
   std::atomic<size_t> next{0};
+
+  auto run_piece = [&](const piece& pc) {
+    piece_result r;
+    const std::string& path = csv_paths[pc.file];
+    const bool whole = pc.begin == 0 && pc.last;
+    auto reader = pc.begin == 0 ? open_checked(path, csv_paths[0], header, pc.end)
+                                : csv_reader::open_range(path, header, pc.begin, pc.end);
+    if (!reader) {
+      r.stats = std::move(reader).error_value();
+      return r;
+    }
+    if (!whole && (*reader)->is_gzip()) {  // never split gzip input: flag for a whole read
+      r.cut_quote = true;
+      return r;
+    }
+    r.stats = reader_stats(**reader, header, slice_index, o);
+    r.problems = (*reader)->problems();
+    r.lines = (*reader)->line() - 1;
+    r.cut_quote = !pc.last && (*reader)->ended_inside_quotes();
+    return r;
+  };
+
+  // Merges piece `i` (under mu). A split file whose pieces fail or were cut inside quotes
+  // is read again whole, by this thread, when its last piece comes.
+  auto merge_piece = [&](size_t i) -> error {
+    const piece& pc = pieces[i];
+    piece_result& r = *pending[i];
+    const bool split = !(pc.begin == 0 && pc.last);
+    if (pc.begin == 0) {
+      file_acc = dataset_stats{};
+      file_lines = 0;
+      file_redo = false;
+    }
+    if (!r.stats) {
+      if (!split) return std::move(r.stats).error_value();
+      file_redo = true;
+    }
+    file_redo = file_redo || r.cut_quote;
+    if (!file_redo) {
+      TROUPE_TRY(merge(file_acc, *r.stats));
+      add_problems(file_acc, r.problems, file_lines);
+      file_lines += r.lines;
+    }
+    if (!pc.last) return {};
+    if (file_redo) {
+      file_acc = TROUPE_TRY(
+          file_stats(csv_paths[pc.file], csv_paths[0], header, slice_index, o));
+    }
+    TROUPE_TRY(merge(total, file_acc));
+    file_acc = dataset_stats{};
+    return {};
+  };
+
   auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < files;) {
-      auto r = file_stats(csv_paths[i], csv_paths[0], header, slice_index, o);
+    for (size_t i; (i = next.fetch_add(1)) < n_pieces;) {
+      piece_result r = run_piece(pieces[i]);
       std::lock_guard<std::mutex> lock(mu);
       pending[i].emplace(std::move(r));
-      for (; merged < files && pending[merged] && !failure; ++merged) {
-        expected<dataset_stats>& m = *pending[merged];
-        failure = m ? merge(total, *m) : std::move(m).error_value();
+      for (; merged < n_pieces && pending[merged] && !failure; ++merged) {
+        failure = merge_piece(merged);
         pending[merged].reset();
       }
-      if (failure) next.store(files);
+      if (failure) next.store(n_pieces);
     }
   };
   if (threads <= 1) {
@@ -286,7 +577,8 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
     for (auto& t : pool) t.join();
   }
   if (failure) return failure;
-  TROUPE_ASSERT(merged == files, "compute_stats: merged ", merged, " of ", files, " files");
+  TROUPE_ASSERT(merged == n_pieces, "compute_stats: merged ", merged, " of ", n_pieces,
+                " pieces");
   return total;
 }
 
@@ -295,40 +587,8 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
 
 namespace {
 
-void put_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
-void put_double(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "\"NaN\"";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-  }
-}
+void put_string(std::string& out, std::string_view s) { append_json_string(out, s); }
+void put_double(std::string& out, double v) { append_json_number(out, v); }
 
 // Appends `"key":` (with a leading comma unless `first`).
 void key(std::string& out, std::string_view k, bool first = false) {
@@ -437,179 +697,10 @@ std::string to_json(const dataset_stats& s) {
 }
 
 // ---------------------------------------------------------------------------------------
-// JSON reader: a small DOM that keeps each value's source text, so the sketches' JSON can
-// be handed to their own from_json.
+// JSON reader: parse_json (util/json) keeps each value's source text, so the sketches' JSON
+// can be handed to their own from_json.
 
 namespace {
-
-struct json_value {
-  enum class kind : uint8_t { null, boolean, number, string, array, object };
-  kind k = kind::null;
-  std::string_view raw;  // the value's source text
-  std::string str;       // kind::string, unescaped
-  std::vector<json_value> items;
-  std::vector<std::pair<std::string, json_value>> members;
-
-  const json_value* get(std::string_view name) const {
-    for (const auto& [n, v] : members)
-      if (n == name) return &v;
-    return nullptr;
-  }
-};
-
-class json_parser {
- public:
-  explicit json_parser(std::string_view text) : text_(text) {}
-
-  expected<json_value> parse_document() {
-    json_value v = TROUPE_TRY(parse_value(0));
-    skip_space();
-    if (pos_ != text_.size()) return fail("unexpected text after the end of the document");
-    return v;
-  }
-
- private:
-  error fail(std::string_view what) const {
-    int64_t line = 1, col = 1;
-    for (size_t i = 0; i < pos_ && i < text_.size(); ++i) {
-      if (text_[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    return make_error(errc::invalid_argument, "stats_from_json: line ", line, ", column ", col,
-                      ": ", what);
-  }
-
-  void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\r' || text_[pos_] == '\t'))
-      ++pos_;
-  }
-
-  bool consume(std::string_view word) {
-    if (text_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-
-  expected<json_value> parse_value(int depth) {
-    if (depth > 64) return fail("nesting deeper than 64");
-    skip_space();
-    if (pos_ >= text_.size()) return fail("unexpected end of input, expected a value");
-    const size_t start = pos_;
-    json_value v;
-    const char c = text_[pos_];
-    if (c == '{') {
-      v.k = json_value::kind::object;
-      ++pos_;
-      skip_space();
-      if (pos_ < text_.size() && text_[pos_] == '}') {
-        ++pos_;
-      } else {
-        for (;;) {
-          skip_space();
-          if (pos_ >= text_.size() || text_[pos_] != '"') return fail("expected a member name");
-          std::string name = TROUPE_TRY(parse_string());
-          skip_space();
-          if (!consume(":")) return fail("expected ':'");
-          json_value member = TROUPE_TRY(parse_value(depth + 1));
-          v.members.emplace_back(std::move(name), std::move(member));
-          skip_space();
-          if (consume(",")) continue;
-          if (consume("}")) break;
-          return fail("expected ',' or '}'");
-        }
-      }
-    } else if (c == '[') {
-      v.k = json_value::kind::array;
-      ++pos_;
-      skip_space();
-      if (pos_ < text_.size() && text_[pos_] == ']') {
-        ++pos_;
-      } else {
-        for (;;) {
-          json_value item = TROUPE_TRY(parse_value(depth + 1));
-          v.items.push_back(std::move(item));
-          skip_space();
-          if (consume(",")) continue;
-          if (consume("]")) break;
-          return fail("expected ',' or ']'");
-        }
-      }
-    } else if (c == '"') {
-      v.k = json_value::kind::string;
-      v.str = TROUPE_TRY(parse_string());
-    } else if (consume("true") || consume("false")) {
-      v.k = json_value::kind::boolean;
-    } else if (consume("null")) {
-      v.k = json_value::kind::null;
-    } else if (c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I' || c == 'n' ||
-               c == 'i') {
-      // Numbers, and bare NaN / Infinity that some writers emit.
-      v.k = json_value::kind::number;
-      while (pos_ < text_.size() &&
-             (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
-              text_[pos_] == '+' || text_[pos_] == '.'))
-        ++pos_;
-    } else {
-      return fail(str_cat("unexpected character '", c, "'"));
-    }
-    v.raw = text_.substr(start, pos_ - start);
-    return v;
-  }
-
-  expected<std::string> parse_string() {
-    ++pos_;  // the opening quote
-    std::string out;
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) break;
-      const char e = text_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          unsigned cp = 0;
-          if (pos_ + 4 > text_.size() ||
-              std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, cp, 16).ptr !=
-                  text_.data() + pos_ + 4)
-            return fail("bad \\u escape");
-          pos_ += 4;
-          if (cp < 0x80) {
-            out += char(cp);
-          } else if (cp < 0x800) {
-            out += char(0xC0 | (cp >> 6));
-            out += char(0x80 | (cp & 0x3F));
-          } else {  // surrogate pairs are not combined: the writer never emits them
-            out += char(0xE0 | (cp >> 12));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-          }
-          break;
-        }
-        default: return fail(str_cat("bad escape '\\", e, "'"));
-      }
-    }
-    return fail("unterminated string");
-  }
-
-  std::string_view text_;
-  size_t pos_ = 0;
-};
 
 // Typed access to a parsed object; errors name the field's path.
 class json_object {
@@ -634,10 +725,10 @@ class json_object {
   expected<int64_t> get_int(std::string_view name) const {
     const json_value* f = TROUPE_TRY(field(name));
     int64_t out = 0;
-    const char* end = f->raw.data() + f->raw.size();
+    const char* end = f->source.data() + f->source.size();
     TROUPE_REQUIRE(f->k == json_value::kind::number &&
-                       std::from_chars(f->raw.data(), end, out).ptr == end,
-                   "stats_from_json: ", path(name), ": expected an integer, got '", f->raw,
+                       std::from_chars(f->source.data(), end, out).ptr == end,
+                   "stats_from_json: ", path(name), ": expected an integer, got '", f->source,
                    "'");
     return out;
   }
@@ -645,23 +736,23 @@ class json_object {
   expected<double> get_double(std::string_view name) const {
     const json_value* f = TROUPE_TRY(field(name));
     if (f->k == json_value::kind::string) {
-      if (f->str == "NaN") return std::numeric_limits<double>::quiet_NaN();
-      if (f->str == "Infinity") return std::numeric_limits<double>::infinity();
-      if (f->str == "-Infinity") return -std::numeric_limits<double>::infinity();
+      if (f->text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+      if (f->text == "Infinity") return std::numeric_limits<double>::infinity();
+      if (f->text == "-Infinity") return -std::numeric_limits<double>::infinity();
     }
     double out = 0;
-    const char* end = f->raw.data() + f->raw.size();
+    const char* end = f->source.data() + f->source.size();
     TROUPE_REQUIRE(f->k == json_value::kind::number &&
-                       std::from_chars(f->raw.data(), end, out).ptr == end,
-                   "stats_from_json: ", path(name), ": expected a number, got '", f->raw, "'");
+                       std::from_chars(f->source.data(), end, out).ptr == end,
+                   "stats_from_json: ", path(name), ": expected a number, got '", f->source, "'");
     return out;
   }
 
   expected<std::string> get_string(std::string_view name) const {
     const json_value* f = TROUPE_TRY(field(name));
     TROUPE_REQUIRE(f->k == json_value::kind::string, "stats_from_json: ", path(name),
-                   ": expected a string, got '", f->raw, "'");
-    return f->str;
+                   ": expected a string, got '", f->source, "'");
+    return f->text;
   }
 
   expected<json_object> get_object(std::string_view name) const {
@@ -684,7 +775,7 @@ class json_object {
 template <class Sketch>
 expected<Sketch> sketch_from(const json_object& o, std::string_view name) {
   const json_value* f = TROUPE_TRY(o.field(name));
-  auto s = Sketch::from_json(f->raw);
+  auto s = Sketch::from_json(f->source);
   if (!s) return std::move(s).error_value().with_context(str_cat("stats_from_json: ", o.path(name)));
   return std::move(*s);
 }
@@ -742,7 +833,7 @@ expected<dataset_stats> dataset_from(const json_value& v, const std::string& pat
   for (const auto& p : *TROUPE_TRY(o.get_array("problems"))) {
     TROUPE_REQUIRE(p.k == json_value::kind::string, "stats_from_json: ", o.path("problems"),
                    ": expected strings");
-    s.problems.push_back(p.str);
+    s.problems.push_back(p.text);
   }
   const auto& columns = *TROUPE_TRY(o.get_array("columns"));
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -768,8 +859,7 @@ expected<dataset_stats> dataset_from(const json_value& v, const std::string& pat
 }  // namespace
 
 expected<dataset_stats> stats_from_json(std::string_view text) {
-  json_parser parser(text);
-  const json_value root = TROUPE_TRY(parser.parse_document());
+  const json_value root = TROUPE_TRY(parse_json(text, "stats_from_json"));
   return dataset_from(root, "$", 0);
 }
 

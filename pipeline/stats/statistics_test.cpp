@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -424,6 +428,364 @@ TEST(Statistics, MalformedRowsAreCounted) {
   ASSERT_TRUE(r) << r.error_value().to_string();
   EXPECT_EQ(r->malformed_rows, 2);
   EXPECT_EQ(r->problems, s->problems);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every data set in the repo against an exact float64 computation, merge of halves, the
+// piece split, and bad input.
+
+std::string data_path(const std::string& name) {
+  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / name)
+      .lexically_normal()
+      .string();
+}
+
+// A CSV without quoting, read by hand (the data sets in the repo have none).
+table read_plain_csv(const std::string& path) {
+  table t;
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> fields;
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = line.find(',', start);
+      fields.push_back(line.substr(start, comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (first) {
+      t.header = fields;
+      first = false;
+    } else {
+      t.rows.push_back(fields);
+      t.lines.push_back(line);
+    }
+  }
+  return t;
+}
+
+// The text that distinct and top_values see for a present value (see add_integer,
+// add_floating): canonical for numbers while the column is numeric.
+std::string canonical(const std::string& v, column_type type) {
+  if (type == column_type::string) return v;
+  char buf[32];
+  int64_t i = 0;
+  double d = 0;
+  if (parse_int64(v, i)) return std::string(buf, std::to_chars(buf, buf + 32, i).ptr);
+  if (parse_double(v, d) && std::trunc(d) == d && std::abs(d) < 1e21)
+    return std::string(buf, std::to_chars(buf, buf + 32, d, std::chars_format::fixed).ptr);
+  if (parse_double(v, d)) return std::string(buf, std::to_chars(buf, buf + 32, d).ptr);
+  return v;
+}
+
+// Checks every field of `c` against an exact computation over `values` ("" = missing).
+void expect_column_matches(const column_stats& c, const std::vector<std::string>& values) {
+  SCOPED_TRACE(c.name);
+  column_type type = column_type::integer;
+  for (const auto& v : values) type = refine_type(type, v);
+  EXPECT_EQ(c.type, type);
+  ASSERT_EQ(c.count, int64_t(values.size()));
+  std::map<std::string, int64_t> freq;
+  int64_t missing = 0, len_min = INT64_MAX, len_max = 0, len_sum = 0;
+  std::vector<double> x;
+  for (const auto& v : values) {
+    if (v.empty()) {
+      ++missing;
+      continue;
+    }
+    const std::string text = canonical(v, type);
+    ++freq[text];
+    len_min = std::min<int64_t>(len_min, int64_t(text.size()));
+    len_max = std::max<int64_t>(len_max, int64_t(text.size()));
+    len_sum += int64_t(text.size());
+    if (type != column_type::string) {
+      double d = 0;
+      ASSERT_TRUE(parse_double(v, d)) << v;
+      x.push_back(d);
+    }
+  }
+  EXPECT_EQ(c.missing, missing);
+  EXPECT_EQ(c.length_max, len_max);
+  EXPECT_EQ(c.length_sum, len_sum);
+  if (missing < int64_t(values.size())) {
+    EXPECT_EQ(c.length_min, len_min);
+  }
+  if (freq.size() <= hyperloglog::exact_limit) {
+    EXPECT_TRUE(c.distinct.is_exact());
+    EXPECT_EQ(c.distinct.estimate(), double(freq.size()));
+  } else {
+    EXPECT_NEAR(c.distinct.estimate(), double(freq.size()),
+                4 * c.distinct.relative_error() * double(freq.size()));
+  }
+  if (freq.size() <= c.top_k_capacity()) {  // exact: every count, ties by value
+    std::vector<std::pair<std::string, int64_t>> top(freq.begin(), freq.end());
+    std::stable_sort(top.begin(), top.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    top.resize(std::min<size_t>(top.size(), 20));
+    EXPECT_EQ(c.top_values.max_error(), 0);
+    EXPECT_EQ(c.top_values.top(20), top);
+  }
+  if (type == column_type::string) {
+    EXPECT_EQ(c.numeric_count, 0);
+    return;
+  }
+  ASSERT_FALSE(x.empty());
+  EXPECT_EQ(c.numeric_count, int64_t(x.size()));
+  EXPECT_EQ(c.finite_count, int64_t(x.size()));
+  double sum = 0;
+  for (double v : x) sum += v;
+  const double mean = sum / double(x.size());
+  double ss = 0;
+  int64_t zeros = 0;
+  for (double v : x) {
+    ss += (v - mean) * (v - mean);
+    zeros += v == 0;
+  }
+  expect_near_rel(mean, c.mean, 1e-9, "mean");
+  expect_near_rel(std::sqrt(ss / double(x.size())), c.stddev(), 1e-9, "std");
+  std::sort(x.begin(), x.end());
+  EXPECT_EQ(c.min, x.front());
+  EXPECT_EQ(c.max, x.back());
+  EXPECT_EQ(c.zeros, zeros);
+  EXPECT_EQ(c.nan_count, 0);
+  EXPECT_EQ(c.quantiles.count(), int64_t(x.size()));
+  for (int i = 0; i <= 100; ++i) expect_quantile_ok(x, c, i / 100.0);
+}
+
+std::vector<std::string> column_values(const table& t, size_t i, size_t from = 0,
+                                       size_t to = SIZE_MAX) {
+  std::vector<std::string> values;
+  for (size_t r = from; r < std::min(to, t.rows.size()); ++r) values.push_back(t.rows[r][i]);
+  return values;
+}
+
+const char* const k_data_sets[] = {"letter_recognition.csv", "credit_scoring.csv"};
+
+TEST(Statistics, EveryDataSetAgreesWithExactComputation) {
+  for (const char* name : k_data_sets) {
+    SCOPED_TRACE(name);
+    const std::string path = data_path(name);
+    const table t = read_plain_csv(path);
+    ASSERT_GT(t.rows.size(), 1000u);
+    auto s = compute_stats({path});
+    ASSERT_TRUE(s) << s.error_value().to_string();
+    EXPECT_EQ(s->rows, int64_t(t.rows.size()));
+    EXPECT_EQ(s->malformed_rows, 0);
+    ASSERT_EQ(s->columns.size(), t.header.size());
+    for (size_t i = 0; i < t.header.size(); ++i) {
+      EXPECT_EQ(s->columns[i].name, t.header[i]);
+      expect_column_matches(s->columns[i], column_values(t, i));
+    }
+  }
+  // credit_scoring has natural missing values: at least Income's 381.
+  auto credit = compute_stats({data_path("credit_scoring.csv")});
+  ASSERT_TRUE(credit);
+  EXPECT_EQ(credit->find("Income")->missing, 381);
+}
+
+TEST(Statistics, MergedHalvesOfEveryDataSetEqualTheWhole) {
+  const fs::path d = temp_dir();
+  for (const char* name : k_data_sets) {
+    SCOPED_TRACE(name);
+    const table t = read_plain_csv(data_path(name));
+    const size_t cut = t.rows.size() / 3 + 17;
+    std::string h1 = join(t.header) + "\n", h2 = h1;
+    for (size_t i = 0; i < t.lines.size(); ++i) (i < cut ? h1 : h2) += t.lines[i] + "\n";
+    auto a = compute_stats({write_file(d, str_cat("a_", name), h1)});
+    auto b = compute_stats({write_file(d, str_cat("b_", name), h2)});
+    auto whole = compute_stats({data_path(name)});
+    ASSERT_TRUE(a && b && whole);
+    dataset_stats merged = *a;
+    ASSERT_FALSE(merge(merged, *b));
+    expect_same_stats(*whole, merged);
+    for (size_t i = 0; i < t.header.size(); ++i) {
+      // Also each half against the exact computation, and the merge's quantiles.
+      expect_column_matches(a->columns[i], column_values(t, i, 0, cut));
+      expect_column_matches(b->columns[i], column_values(t, i, cut));
+      expect_column_matches(merged.columns[i], column_values(t, i));
+    }
+  }
+  // A dataset_stats built by hand with the typed adders (as a record-shard reader does)
+  // merges with one from CSV and serialises.
+  const table t = read_plain_csv(data_path("credit_scoring.csv"));
+  dataset_stats by_hand;
+  for (const auto& h : t.header) by_hand.columns.emplace_back(h);
+  for (const auto& row : t.rows) {
+    ++by_hand.rows;
+    for (size_t i = 0; i < row.size(); ++i) {
+      int64_t v = 0;
+      double f = 0;
+      column_stats& c = by_hand.columns[i];
+      if (row[i].empty()) {
+        c.add_missing();
+      } else if (parse_int64(row[i], v)) {
+        c.add_integer(v);
+      } else if (parse_double(row[i], f)) {
+        c.add_floating(f);
+      } else {
+        c.add_string(row[i]);
+      }
+    }
+  }
+  auto csv = compute_stats({data_path("credit_scoring.csv")});
+  ASSERT_TRUE(csv);
+  expect_same_stats(*csv, by_hand);
+  auto back = stats_from_json(to_json(by_hand));
+  ASSERT_TRUE(back) << back.error_value().to_string();
+  expect_same_stats(by_hand, *back);
+  ASSERT_FALSE(merge(*back, *csv));
+  EXPECT_EQ(back->rows, 2 * csv->rows);
+  EXPECT_EQ(back->find("Income")->missing, 2 * 381);
+}
+
+TEST(Statistics, TypedAddersMatchAddOfText) {
+  column_stats a("x"), b("x");
+  a.add("7");
+  b.add_integer(7);
+  a.add("007");  // the same value as 7
+  b.add_integer(7);
+  a.add("2.50");
+  b.add_floating(2.5);
+  a.add("");
+  b.add_missing();
+  EXPECT_EQ(a.type, column_type::floating);
+  EXPECT_EQ(to_json(dataset_stats{.rows = 4, .columns = {a}}),
+            to_json(dataset_stats{.rows = 4, .columns = {b}}));
+  EXPECT_EQ(a.top_values.top(2),
+            (std::vector<std::pair<std::string, int64_t>>{{"7", 2}, {"2.5", 1}}));
+  a.add("abc");
+  b.add_string("abc");
+  EXPECT_EQ(b.type, column_type::string);
+  EXPECT_EQ(b.numeric_count, 0);
+  EXPECT_EQ(to_json(dataset_stats{.rows = 5, .columns = {a}}),
+            to_json(dataset_stats{.rows = 5, .columns = {b}}));
+}
+
+// A file cut into many pieces gives the same statistics for any number of threads, and the
+// same exact fields as one reader; a quoted newline across a cut falls back to one reader.
+TEST(Statistics, PiecesOfOneFileDoNotDependOnThreads) {
+  const fs::path d = temp_dir();
+  const std::string path = data_path("credit_scoring.csv");
+  auto one = compute_stats({path});
+  ASSERT_TRUE(one);
+  for (int threads : {1, 2, 5}) {
+    auto s = compute_stats({path}, {.threads = threads, .piece_bytes = 10'000});
+    ASSERT_TRUE(s) << s.error_value().to_string();
+    expect_same_stats(*one, *s);
+    auto s1 = compute_stats({path}, {.threads = 1, .piece_bytes = 10'000});
+    ASSERT_TRUE(s1);
+    EXPECT_EQ(to_json(*s), to_json(*s1)) << threads;
+    const table t = read_plain_csv(path);
+    for (size_t i = 0; i < t.header.size(); ++i)
+      expect_column_matches(s->columns[i], column_values(t, i));
+  }
+  // Malformed rows in later pieces keep their file line numbers.
+  std::string text = "a,b\n";
+  for (int i = 0; i < 3000; ++i) text += (i == 2500 ? std::string("1,2,3\n") : str_cat(i, ",x\n"));
+  const std::string bad = write_file(d, "bad.csv", text);
+  auto pb = compute_stats({bad}, {.threads = 3, .piece_bytes = 1000});
+  ASSERT_TRUE(pb) << pb.error_value().to_string();
+  EXPECT_EQ(pb->malformed_rows, 1);
+  ASSERT_EQ(pb->problems.size(), 1u);
+  EXPECT_NE(pb->problems[0].find("bad.csv:2502: wrong number of fields"), std::string::npos)
+      << pb->problems[0];
+  // A quoted field with newlines spanning the cut points.
+  std::string quoted = "id,note\n";
+  for (int i = 0; i < 400; ++i)
+    quoted += str_cat(i, ",\"line one\nline two, with a comma\nline three\"\n");
+  const std::string qpath = write_file(d, "quoted.csv", quoted);
+  auto q1 = compute_stats({qpath}, {.threads = 1});
+  auto q4 = compute_stats({qpath}, {.threads = 4, .piece_bytes = 500});
+  ASSERT_TRUE(q1 && q4) << (q4 ? "" : q4.error_value().to_string());
+  EXPECT_EQ(q4->rows, 400);
+  EXPECT_EQ(q4->malformed_rows, 0);
+  EXPECT_EQ(to_json(*q1), to_json(*q4));
+}
+
+// Writes `repeat` gzip members of `block` each, then `tail`: a huge file that stays small.
+void write_gzip(const std::string& path, const std::string& head, const std::string& block,
+                int repeat, const std::string& tail) {
+  auto member = [](const std::string& text) {
+    z_stream zs{};
+    EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string out(deflateBound(&zs, uLong(text.size())), '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    zs.avail_in = uInt(text.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = uInt(out.size());
+    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+  };
+  std::ofstream f(path, std::ios::binary);
+  f << member(head);
+  const std::string m = member(block);
+  for (int i = 0; i < repeat; ++i) f << m;
+  f << member(tail);
+}
+
+TEST(Statistics, BadInputGivesClearErrorsOrReports) {
+  const fs::path d = temp_dir();
+  auto error_of = [](const std::string& path) {
+    auto s = compute_stats({path});
+    EXPECT_FALSE(s) << path;
+    return s ? std::string() : s.error_value().message();
+  };
+  // Empty.
+  std::string m = error_of(write_file(d, "empty.csv", ""));
+  EXPECT_NE(m.find("empty.csv: no header: the file is empty"), std::string::npos) << m;
+  // Binary garbage.
+  std::string junk = "\x89PNG\r\n\x1a\n";
+  for (int i = 0; i < 4096; ++i) junk.push_back(char((i * 7919) % 256));
+  m = error_of(write_file(d, "junk.csv", junk));
+  EXPECT_NE(m.find("junk.csv:"), std::string::npos) << m;
+  EXPECT_NE(m.find("binary garbage"), std::string::npos) << m;
+  // Header only: zero rows, every column present and empty.
+  auto h = compute_stats({write_file(d, "header.csv", "a,b,c\n")});
+  ASSERT_TRUE(h) << h.error_value().to_string();
+  EXPECT_EQ(h->rows, 0);
+  ASSERT_EQ(h->columns.size(), 3u);
+  EXPECT_EQ(h->columns[1].count, 0);
+  auto hj = stats_from_json(to_json(*h));
+  ASSERT_TRUE(hj) << hj.error_value().to_string();
+  EXPECT_NE(to_text(*h).find("rows: 0"), std::string::npos);
+  // Ragged rows: counted, reported with file:line, the good rows kept.
+  auto r = compute_stats({write_file(d, "ragged.csv", "a,b\n1,2\n3\n4,5,6\n\n7,8\n\"x,9\n")});
+  ASSERT_TRUE(r) << r.error_value().to_string();
+  EXPECT_EQ(r->rows, 2);
+  EXPECT_EQ(r->malformed_rows, 3);
+  ASSERT_EQ(r->problems.size(), 3u);
+  EXPECT_NE(r->problems[0].find("ragged.csv:3: wrong number of fields: expected 2, got 1"),
+            std::string::npos) << r->problems[0];
+  EXPECT_NE(r->problems[1].find("ragged.csv:4: wrong number of fields: expected 2, got 3"),
+            std::string::npos) << r->problems[1];
+  EXPECT_NE(r->problems[2].find("ragged.csv:7: unterminated quoted field"), std::string::npos)
+      << r->problems[2];
+  EXPECT_DOUBLE_EQ(r->columns[0].mean, 4.0);
+
+  // A 2 GiB line (gzip: 2 MiB on disk): a clear error naming the file, the line and the
+  // limit, quickly: the reader stops at max_line_bytes instead of buffering the line.
+  const std::string block(1 << 20, 'a');
+  const std::string huge = (d / "huge.csv.gz").string();
+  write_gzip(huge, "id,text\n1,", block, 2048, "\n2,b\n");
+  EXPECT_LT(fs::file_size(huge), 8u << 20);
+  const auto t0 = std::chrono::steady_clock::now();
+  m = error_of(huge);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(m.find("huge.csv.gz:2: record longer than max_line_bytes (67108864"),
+            std::string::npos) << m;
+  EXPECT_LT(seconds, 5.0);
+  const std::string huge_header = (d / "huge_header.csv.gz").string();
+  write_gzip(huge_header, "", block, 2048, "\n");
+  m = error_of(huge_header);
+  EXPECT_NE(m.find("huge_header.csv.gz:1: the header is longer than max_line_bytes"),
+            std::string::npos) << m;
 }
 
 }  // namespace
