@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/stats/record_stats.hpp"
 #include "pipeline/stats/statistics.hpp"
 
 namespace troupe::cli {
@@ -68,7 +69,13 @@ int run_stats(int argc, char** argv) {
   if (paths.empty()) return usage_error("no --data given");
   if (out_path.empty()) return usage_error("no --out given");
 
-  auto stats = pipeline::compute_stats(paths, opts);
+  // Record shards (an ingested span or split directory, or shard files; docs/ingestion.md).
+  size_t record_paths = 0;
+  for (const std::string& p : paths) record_paths += pipeline::is_record_path(p) ? 1 : 0;
+  if (record_paths != 0 && record_paths != paths.size())
+    return usage_error("--data mixes record shards and CSV files: give one kind");
+  auto stats = record_paths != 0 ? pipeline::compute_record_stats(paths, opts)
+                                 : pipeline::compute_stats(paths, opts);
   if (!stats) {
     std::fprintf(stderr, "troupe stats: %s\n", stats.error_value().to_string().c_str());
     return 1;
