@@ -6,7 +6,10 @@
 #include <string>
 
 #include "bin/demo.hpp"
+#include "bin/ingest_cmd.hpp"
 #include "bin/stats_cmd.hpp"
+#include "bin/schema_cmd.hpp"
+#include "bin/validate_cmd.hpp"
 #include "kernels/platform.hpp"
 
 namespace {
@@ -17,7 +20,11 @@ int usage(FILE* out) {
                "commands:\n"
                "  demo [--data FILE] [--threads N]   nearest-neighbour letter recognition\n"
                "  ops                                list the registered ops and signatures\n"
+               "  ingest --data GLOB --out DIR       CSV into record shards, spans and splits (docs/ingestion.md)\n"
                "  stats --data PATH --out FILE       statistics of CSV files (docs/data-validation.md)\n"
+               "  schema infer --stats S --out F     infer a schema (YAML) from statistics\n"
+               "  validate --stats S --schema F --out A [--previous P] [--serving Q]\n"
+               "                                     anomalies, drift and skew (exit 1: found)\n"
                "  help                               this text\n");
   return out == stderr ? 2 : 0;
 }
@@ -39,6 +46,9 @@ int main(int argc, char** argv) {
   if (cmd == "help" || cmd == "--help" || cmd == "-h") return usage(stdout);
   if (cmd == "ops") return list_ops();
   if (cmd == "stats") return troupe::cli::run_stats(argc, argv);
+  if (cmd == "ingest") return troupe::cli::run_ingest(argc, argv);
+  if (cmd == "schema") return troupe::cli::run_schema(argc, argv);
+  if (cmd == "validate") return troupe::cli::run_validate(argc, argv);
   if (cmd == "demo") {
     troupe::cli::demo_options opts;
     for (int i = 2; i < argc; ++i) {
