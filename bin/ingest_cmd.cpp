@@ -1,45 +1,23 @@
 #include "bin/ingest_cmd.hpp"
 
-#include <glob.h>
-
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "bin/cli_util.hpp"
 #include "pipeline/data/ingest.hpp"
 
 namespace troupe::cli {
 namespace {
 
+constexpr std::string_view k_usage =
+    "usage: troupe ingest --data PATTERN [--data PATTERN ...] --out DIR [--span N]\n"
+    "       [--split NAME=BUCKETS,...] [--max-error-fraction F] [--rows-per-batch N]";
+
 int usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "troupe ingest: %s\n"
-               "usage: troupe ingest --data PATTERN [--data PATTERN ...] --out DIR [--span N]\n"
-               "       [--split NAME=BUCKETS,...] [--max-error-fraction F] [--rows-per-batch N]\n",
-               message.c_str());
-  return 2;
-}
-
-// The files a --data argument names: a glob's matches (sorted), or the path itself.
-std::vector<std::string> expand(const std::string& pattern) {
-  glob_t g{};
-  std::vector<std::string> out;
-  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
-  }
-  ::globfree(&g);
-  if (out.empty()) out.push_back(pattern);  // reading it reports the missing file
-  return out;
-}
-
-template <class T>
-bool parse_number(const char* v, T& out) {
-  if (!v) return false;
-  std::string s = v;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  return cli::usage_error("ingest", k_usage, message);
 }
 
 }  // namespace
@@ -52,7 +30,7 @@ int run_ingest(int argc, char** argv) {
     if (a == "--data") {
       const char* v = value();
       if (!v) return usage_error("--data needs a path or glob pattern");
-      for (std::string& p : expand(v)) opts.inputs.push_back(std::move(p));
+      for (std::string& p : expand_glob(v)) opts.inputs.push_back(std::move(p));
     } else if (a == "--out") {
       const char* v = value();
       if (!v) return usage_error("--out needs a directory");

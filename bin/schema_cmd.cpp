@@ -1,22 +1,22 @@
 #include "bin/schema_cmd.hpp"
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "bin/cli_util.hpp"
 #include "pipeline/schema/schema.hpp"
 #include "pipeline/stats/statistics.hpp"
 
 namespace troupe::cli {
 namespace {
 
+constexpr std::string_view k_usage =
+    "usage: troupe schema infer --stats stats.json --out schema.yaml [--ranges]";
+
 int usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "troupe schema: %s\n"
-               "usage: troupe schema infer --stats stats.json --out schema.yaml [--ranges]\n",
-               message.c_str());
-  return 2;
+  return cli::usage_error("schema", k_usage, message);
 }
 
 }  // namespace
@@ -47,25 +47,20 @@ int run_schema(int argc, char** argv) {
   if (stats_path.empty()) return usage_error("no --stats given");
   if (out_path.empty()) return usage_error("no --out given");
 
-  std::ifstream in(stats_path, std::ios::binary);
-  if (!in) {
+  const std::optional<std::string> text = read_whole_file(stats_path);
+  if (!text) {
     std::fprintf(stderr, "troupe schema: %s: cannot open the statistics file\n",
                  stats_path.c_str());
     return 1;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto stats = pipeline::stats_from_json(text.str());
+  auto stats = pipeline::stats_from_json(*text);
   if (!stats) {
     std::fprintf(stderr, "troupe schema: %s: %s\n", stats_path.c_str(),
                  stats.error_value().to_string().c_str());
     return 1;
   }
   const pipeline::schema s = pipeline::infer_schema(*stats, opts);
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out << pipeline::to_yaml(s);
-  out.close();
-  if (!out) {
+  if (!write_whole_file(out_path, pipeline::to_yaml(s))) {
     std::fprintf(stderr, "troupe schema: cannot write '%s'\n", out_path.c_str());
     return 1;
   }

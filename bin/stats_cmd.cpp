@@ -1,38 +1,23 @@
 #include "bin/stats_cmd.hpp"
 
-#include <glob.h>
-
-#include <charconv>
 #include <cstdio>
-#include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "bin/cli_util.hpp"
 #include "pipeline/stats/record_stats.hpp"
 #include "pipeline/stats/statistics.hpp"
 
 namespace troupe::cli {
 namespace {
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "troupe stats: %s\n"
-               "usage: troupe stats --data PATH [--data PATH ...] --out stats.json "
-               "[--slice COLUMN] [--threads N]\n",
-               message.c_str());
-  return 2;
-}
+constexpr std::string_view k_usage =
+    "usage: troupe stats --data PATH [--data PATH ...] --out stats.json [--slice COLUMN] "
+    "[--threads N]";
 
-// The files a --data argument names: a glob's matches (sorted), or the path itself.
-std::vector<std::string> expand(const std::string& pattern) {
-  glob_t g{};
-  std::vector<std::string> out;
-  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
-  }
-  ::globfree(&g);
-  if (out.empty()) out.push_back(pattern);  // reading it reports the missing file
-  return out;
+int usage_error(const std::string& message) {
+  return cli::usage_error("stats", k_usage, message);
 }
 
 }  // namespace
@@ -47,7 +32,7 @@ int run_stats(int argc, char** argv) {
     if (a == "--data") {
       const char* v = value();
       if (!v) return usage_error("--data needs a path");
-      for (std::string& p : expand(v)) paths.push_back(std::move(p));
+      for (std::string& p : expand_glob(v)) paths.push_back(std::move(p));
     } else if (a == "--out") {
       const char* v = value();
       if (!v) return usage_error("--out needs a path");
@@ -58,10 +43,9 @@ int run_stats(int argc, char** argv) {
       opts.slice_column = v;
     } else if (a == "--threads") {
       const char* v = value();
-      std::string s = v ? v : "";
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), opts.threads);
-      if (s.empty() || ec != std::errc() || end != s.data() + s.size() || opts.threads < 0)
-        return usage_error("--threads must be a number >= 0 (0: one per core), got '" + s + "'");
+      if (!parse_number(v, opts.threads) || opts.threads < 0)
+        return usage_error(str_cat("--threads must be a number >= 0 (0: one per core), got '",
+                                   v ? v : "", "'"));
     } else {
       return usage_error("unknown option '" + a + "'");
     }
@@ -80,10 +64,7 @@ int run_stats(int argc, char** argv) {
     std::fprintf(stderr, "troupe stats: %s\n", stats.error_value().to_string().c_str());
     return 1;
   }
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out << pipeline::to_json(*stats);
-  out.close();
-  if (!out) {
+  if (!write_whole_file(out_path, pipeline::to_json(*stats))) {
     std::fprintf(stderr, "troupe stats: cannot write '%s'\n", out_path.c_str());
     return 1;
   }

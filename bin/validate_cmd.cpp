@@ -1,12 +1,12 @@
 #include "bin/validate_cmd.hpp"
 
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <utility>
-#include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 
+#include "bin/cli_util.hpp"
 #include "pipeline/schema/schema.hpp"
 #include "pipeline/stats/statistics.hpp"
 #include "pipeline/validate/validate.hpp"
@@ -14,27 +14,24 @@
 namespace troupe::cli {
 namespace {
 
+constexpr std::string_view k_usage =
+    "usage: troupe validate --stats stats.json --schema schema.yaml [--previous stats.json] "
+    "[--serving stats.json] --out anomalies.json";
+
 int usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "troupe validate: %s\n"
-               "usage: troupe validate --stats stats.json --schema schema.yaml "
-               "[--previous stats.json] [--serving stats.json] --out anomalies.json\n",
-               message.c_str());
-  return 2;
+  return cli::usage_error("validate", k_usage, message);
 }
 
 // Statistics from a file `troupe stats` wrote; on failure prints why (naming `option` and
 // the file) and returns nothing.
 std::optional<pipeline::dataset_stats> read_stats(const std::string& path, const char* option) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const std::optional<std::string> text = read_whole_file(path);
+  if (!text) {
     std::fprintf(stderr, "troupe validate: %s %s: cannot open the statistics file\n", option,
                  path.c_str());
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto stats = pipeline::stats_from_json(text.str());
+  auto stats = pipeline::stats_from_json(*text);
   if (!stats) {
     std::fprintf(stderr, "troupe validate: %s %s: %s\n", option, path.c_str(),
                  stats.error_value().to_string().c_str());
@@ -80,10 +77,7 @@ int run_validate(int argc, char** argv) {
   const pipeline::anomalies found =
       pipeline::validate(*stats, *schema, previous ? &*previous : nullptr,
                          serving ? &*serving : nullptr);
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out << pipeline::to_json(found);
-  out.close();
-  if (!out) {
+  if (!write_whole_file(out_path, pipeline::to_json(found))) {
     std::fprintf(stderr, "troupe validate: --out %s: cannot write the file\n", out_path.c_str());
     return 2;
   }

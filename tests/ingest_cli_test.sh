@@ -5,25 +5,7 @@
 # the data or files (error budget, existing span, missing input), 2 usage errors.
 set -uo pipefail
 troupe=$1 data=$2 work=$3
-rm -rf "$work" && mkdir -p "$work" || exit 1
-cd "$work" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# run EXPECTED_STATUS NAME COMMAND...: runs it, output to NAME.out, checks the exit status.
-run() {
-  local want=$1 name=$2
-  shift 2
-  "$@" >"$name.out" 2>&1
-  local got=$?
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit status $got, expected $want"
-    sed 's/^/    /' "$name.out"
-  fi
-}
-# expect NAME REGEX: the output of NAME matches the (extended) regex.
-expect() { grep -Eq -- "$2" "$1.out" || { fail "$1: output lacks /$2/"; sed 's/^/    /' "$1.out"; }; }
-exists() { [[ -e "$1" ]] || fail "$1 was not made"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" "$work"
 
 # A glob expanded by the command; the default splits train=2,eval=1; the next free span.
 run 0 first "$troupe" ingest --data "$data/letter*.csv" --out out

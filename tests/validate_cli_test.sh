@@ -5,24 +5,7 @@
 # reported and the exit codes: 0 clean, 1 anomalies, 2 usage or unreadable files.
 set -uo pipefail
 troupe=$(realpath "$1") data=$(realpath "$2") work=$3
-rm -rf "$work" && mkdir -p "$work" || exit 1
-cd "$work" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# run EXPECTED_STATUS NAME COMMAND...: runs it, output to NAME.out, checks the exit status.
-run() {
-  local want=$1 name=$2
-  shift 2
-  "$@" >"$name.out" 2>&1
-  local got=$?
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit status $got, expected $want"
-    sed 's/^/    /' "$name.out"
-  fi
-}
-# expect NAME REGEX: the output of NAME matches the (extended) regex.
-expect() { grep -Eq -- "$2" "$1.out" || { fail "$1: output lacks /$2/"; sed 's/^/    /' "$1.out"; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" "$work"
 
 run 0 stats "$troupe" stats --data "$data" --out clean.json
 run 0 infer "$troupe" schema infer --stats clean.json --out schema.yaml

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
@@ -419,8 +421,7 @@ TEST_F(csv_test, type_detection_over_columns) {
 }
 
 TEST(csv_data, letter_recognition) {
-  fs::path p = fs::path(__FILE__).parent_path() / "../../data/letter_recognition.csv";
-  auto r = csv_reader::open(p.string());
+  auto r = csv_reader::open(testing::data_path("letter_recognition.csv"));
   ASSERT_TRUE(r) << r.error_value().to_string();
   ASSERT_EQ((*r)->header().size(), 17u);
   EXPECT_EQ((*r)->header()[0], "lettr");

@@ -10,36 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string data_path(const char* name) {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / name)
-      .lexically_normal()
-      .string();
-}
-
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path d = fs::temp_directory_path() /
-               str_cat("troupe_ingest_", info->test_suite_name(), "_", info->name());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  const fs::path p = dir / name;
-  std::ofstream(p, std::ios::binary) << text;
-  return p.string();
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::data_path;
+using testing::read_bytes;
+using testing::temp_dir;
+using testing::write_file;
 
 using row = std::vector<std::string>;
 
@@ -136,7 +116,7 @@ ingest_result ingest_and_compare(const std::vector<std::string>& inputs, const f
 }
 
 TEST(Ingest, LettersRoundTrip) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   auto r = ingest_and_compare({data_path("letter_recognition.csv")}, d / "out");
   EXPECT_EQ(r.span, 0);
   EXPECT_EQ(r.rows, 20000);
@@ -149,7 +129,7 @@ TEST(Ingest, LettersRoundTrip) {
 }
 
 TEST(Ingest, CreditScoringKeepsMissingValuesAsNulls) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   ingest_options o;
   o.rows_per_batch = 100;
   auto r = ingest_and_compare({data_path("credit_scoring.csv")}, d / "out", o);
@@ -171,7 +151,7 @@ TEST(Ingest, CreditScoringKeepsMissingValuesAsNulls) {
 }
 
 TEST(Ingest, QuotedFieldsAndEmptyStrings) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   const std::string csv = write_file(d, "q.csv",
                                      "id,text,score\n"
                                      "1,\"a, b\",1.50\n"
@@ -199,7 +179,7 @@ TEST(Ingest, QuotedFieldsAndEmptyStrings) {
 }
 
 TEST(Ingest, TypesAreDecidedOverTheWholeInput) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   std::string text = "a,b,c\n";
   for (int i = 0; i < 5000; ++i) text += str_cat(i, ",", i, ",", i, "\n");
   text += "1,2.5,x\n";  // the last row narrows b to float and c to string
@@ -214,7 +194,7 @@ TEST(Ingest, TypesAreDecidedOverTheWholeInput) {
 }
 
 TEST(Ingest, GzipAndSeveralFilesAndShards) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   const std::string plain = data_path("letter_recognition.csv");
   const std::string gz = (d / "copy.csv.gz").string();
   {
@@ -237,7 +217,7 @@ TEST(Ingest, GzipAndSeveralFilesAndShards) {
 }
 
 TEST(Ingest, SplitProportionsAndStability) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   const std::string letters = data_path("letter_recognition.csv");
   ingest_options o;
   o.inputs = {letters};
@@ -261,7 +241,7 @@ TEST(Ingest, SplitProportionsAndStability) {
 }
 
 TEST(Ingest, SpansAreNeverOverwritten) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   const std::string csv = write_file(d, "s.csv", "a,b\n1,x\n2,y\n");
   ingest_options o;
   o.inputs = {csv};
@@ -285,7 +265,7 @@ TEST(Ingest, SpansAreNeverOverwritten) {
 }
 
 TEST(Ingest, ErrorBudget) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   const std::string csv = write_file(
       d, "bad.csv", "a,b\n1,2\n3\n4,5\n\"x\"y,6\n7,8\n9,10\n11,12\n13,14\n15,16\n17,18\n");
   ingest_options o;
@@ -316,7 +296,7 @@ TEST(Ingest, ErrorBudget) {
 }
 
 TEST(Ingest, BadInputsAndOptions) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("ingest");
   ingest_options o;
   o.out_dir = (d / "out").string();
   EXPECT_FALSE(ingest_csv(o));  // no inputs

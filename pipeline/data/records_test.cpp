@@ -11,28 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path d = fs::temp_directory_path() /
-               str_cat("troupe_records_", info->test_suite_name(), "_", info->name());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using testing::read_bytes;
+using testing::temp_dir;
+using testing::write_bytes;
 
 const std::vector<record_column> k_columns = {
     {"id", column_type::integer}, {"x", column_type::floating}, {"name", column_type::string}};
@@ -107,7 +94,7 @@ void expect_rows_equal(const record_file& f, const std::vector<std::vector<std::
 }
 
 TEST(Records, RoundTripManyBatches) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   for (int64_t per_batch : {int64_t(1), int64_t(3), int64_t(8), int64_t(4096)}) {
     const std::string path = write_sample(d, 100, per_batch);
     auto f = record_file::open(path);
@@ -120,7 +107,7 @@ TEST(Records, RoundTripManyBatches) {
 }
 
 TEST(Records, EmptyFileHasNoBatches) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string path = write_sample(d, 0, 16);
   auto f = record_file::open(path);
   ASSERT_TRUE(f) << f.error_value().to_string();
@@ -129,7 +116,7 @@ TEST(Records, EmptyFileHasNoBatches) {
 }
 
 TEST(Records, DecodesZeroCopyFromTheMapping) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   auto f = record_file::open(write_sample(d, 50, 16));
   ASSERT_TRUE(f);
   const auto mapped = (*f)->mapped();
@@ -150,7 +137,7 @@ TEST(Records, DecodesZeroCopyFromTheMapping) {
 }
 
 TEST(Records, ValueThatDoesNotFitIsRejectedWhole) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string path = (d / "b.trec").string();
   auto w = record_writer::create(path, k_columns, 4);
   ASSERT_TRUE(w);
@@ -175,7 +162,7 @@ TEST(Records, ValueThatDoesNotFitIsRejectedWhole) {
 }
 
 TEST(Records, ForeignAndMissingFilesAreClearErrors) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string csv = (d / "x.csv").string();
   write_bytes(csv, "a,b\n1,2\n");
   auto f = record_file::open(csv);
@@ -192,7 +179,7 @@ TEST(Records, ForeignAndMissingFilesAreClearErrors) {
 }
 
 TEST(Records, EveryTruncationIsAnError) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string path = write_sample(d, 40, 8);
   const std::string bytes = read_bytes(path);
   ASSERT_TRUE(is_record_file(path));
@@ -222,7 +209,7 @@ size_t frame_offset(const std::string& bytes, int k) {
 }
 
 TEST(Records, CorruptBatchIsDetectedByItsChecksum) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string path = write_sample(d, 40, 8);
   std::string bytes = read_bytes(path);
   const size_t at = frame_offset(bytes, 3);  // batch 2
@@ -244,7 +231,7 @@ TEST(Records, CorruptBatchIsDetectedByItsChecksum) {
 // Flips bytes inside messages and fixes the CRC, so the decoder itself meets the damage: it
 // must return a result or an error, never crash or read outside the file.
 TEST(Records, DamagedMessagesWithValidChecksumsNeverCrash) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   const std::string path = write_sample(d, 24, 8);
   const std::string good = read_bytes(path);
   const std::string bad = (d / "bad.trec").string();
@@ -285,7 +272,7 @@ TEST(Records, DamagedMessagesWithValidChecksumsNeverCrash) {
 }
 
 TEST(Records, ListsShardFilesUnderADirectory) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("records");
   fs::create_directories(d / "Split-b");
   fs::create_directories(d / "Split-a");
   fs::create_directories(d / ".tmp-x");

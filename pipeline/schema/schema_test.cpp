@@ -6,25 +6,14 @@
 #include <fstream>
 #include <string>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string credit_path() {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / "credit_scoring.csv")
-      .lexically_normal()
-      .string();
-}
-
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path d = fs::temp_directory_path() /
-               str_cat("troupe_schema_", info->test_suite_name(), "_", info->name());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using testing::data_path;
+using testing::temp_dir;
 
 dataset_stats stats_of(const std::string& path) {
   auto s = compute_stats({path});
@@ -33,7 +22,7 @@ dataset_stats stats_of(const std::string& path) {
 }
 
 TEST(Schema, InferOnCreditData) {
-  const dataset_stats st = stats_of(credit_path());
+  const dataset_stats st = stats_of(data_path("credit_scoring.csv"));
   const schema s = infer_schema(st);
   ASSERT_EQ(s.features.size(), 14u);
   EXPECT_EQ(s.min_examples, 445);  // floor(4454 * 0.1)
@@ -65,7 +54,7 @@ TEST(Schema, InferOnCreditData) {
 }
 
 TEST(Schema, FloatColumnsDisallowNanAndBigVocabulariesGetNoDomain) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("schema");
   std::string text = "x,id,y\n";
   for (int i = 0; i < 300; ++i) text += str_cat(i * 0.5 + 0.25, ",id", i, ",", i % 3 ? "nan" : "1.5", "\n");
   std::ofstream(d / "f.csv") << text;
@@ -78,7 +67,7 @@ TEST(Schema, FloatColumnsDisallowNanAndBigVocabulariesGetNoDomain) {
 }
 
 TEST(Schema, YamlRoundTrip) {
-  schema s = infer_schema(stats_of(credit_path()));
+  schema s = infer_schema(stats_of(data_path("credit_scoring.csv")));
   s.features[1].min = -3.5;
   s.features[1].max = 1e6;
   s.features[0].domain.push_back("odd: \"quoted\" #value\\");  // must survive quoting

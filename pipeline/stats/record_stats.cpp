@@ -1,16 +1,14 @@
 #include "pipeline/stats/record_stats.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <thread>
 #include <utility>
 
 #include "pipeline/data/records.hpp"
+#include "pipeline/util/ordered_parallel.hpp"
 
 namespace troupe::pipeline {
 
@@ -194,39 +192,23 @@ expected<dataset_stats> compute_record_stats(const std::vector<std::string>& pat
 
   dataset_stats total = empty_stats(columns, o);
   total.slice_column = slice_index >= 0 ? o.slice_column : std::string();
-  const size_t nunits = units.size();
-  threads = std::max<size_t>(1, std::min(threads, nunits));
   // Merged in unit order as soon as the units before them are done (as compute_stats does).
-  std::vector<std::optional<expected<dataset_stats>>> pending(nunits);
-  std::vector<int64_t> file_rows(shards.size(), 0);
-  std::mutex mu;
-  size_t merged = 0;
-  error failure;
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < nunits;) {
-      int64_t rows = 0;
-      auto r = unit_stats(*shards[units[i].file], units[i], slice_index, o, rows);
-      std::lock_guard<std::mutex> lock(mu);
-      file_rows[units[i].file] += rows;
-      pending[i].emplace(std::move(r));
-      for (; merged < nunits && pending[merged] && !failure; ++merged) {
-        expected<dataset_stats>& m = *pending[merged];
-        failure = m ? merge(total, *m) : std::move(m).error_value();
-        pending[merged].reset();
-      }
-      if (failure) next.store(nunits);
-    }
+  struct unit_result {
+    expected<dataset_stats> stats;
+    int64_t rows = 0;
   };
-  if (threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
-    for (auto& t : pool) t.join();
-  }
-  if (failure) return failure;
+  std::vector<int64_t> file_rows(shards.size(), 0);
+  TROUPE_TRY(ordered_parallel(
+      units.size(), threads,
+      [&](size_t i) {
+        int64_t rows = 0;
+        auto r = unit_stats(*shards[units[i].file], units[i], slice_index, o, rows);
+        return unit_result{std::move(r), rows};
+      },
+      [&](size_t i, unit_result r) -> error {
+        file_rows[units[i].file] += r.rows;
+        return r.stats ? merge(total, *r.stats) : std::move(r.stats).error_value();
+      }));
   for (size_t f = 0; f < shards.size(); ++f)
     if (file_rows[f] != shards[f]->num_rows())
       return make_error(errc::data_loss, "compute_record_stats: ", files[f], ": the batches hold ",

@@ -11,32 +11,15 @@
 #include <vector>
 
 #include "pipeline/data/ingest.hpp"
+#include "pipeline/testing/test_files.hpp"
 
 namespace troupe::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string data_path(const char* name) {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / name)
-      .lexically_normal()
-      .string();
-}
-
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path d = fs::temp_directory_path() /
-               str_cat("troupe_record_stats_", info->test_suite_name(), "_", info->name());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  const fs::path p = dir / name;
-  std::ofstream(p, std::ios::binary) << text;
-  return p.string();
-}
+using testing::data_path;
+using testing::temp_dir;
+using testing::write_file;
 
 // Ingests `csv` into one split ("all") and returns the span directory.
 std::string ingest_one(const std::string& csv, const fs::path& out, int64_t rows_per_batch) {
@@ -108,7 +91,7 @@ void expect_same_stats(const dataset_stats& csv, const dataset_stats& rec,
 }
 
 TEST(RecordStats, EqualsCsvStatsOnTheBundledData) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("record_stats");
   for (const char* name : {"letter_recognition.csv", "credit_scoring.csv"}) {
     SCOPED_TRACE(name);
     const std::string csv = data_path(name);
@@ -124,7 +107,7 @@ TEST(RecordStats, EqualsCsvStatsOnTheBundledData) {
 }
 
 TEST(RecordStats, FloatsCompareByValue) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("record_stats");
   std::string text = "x,y\n";
   for (int i = 0; i < 3000; ++i)
     text += str_cat(i % 10 == 0 ? std::string() : str_cat(i % 97, ".50"), ",",
@@ -142,7 +125,7 @@ TEST(RecordStats, FloatsCompareByValue) {
 }
 
 TEST(RecordStats, SlicesAndThreadsAndSplits) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("record_stats");
   const std::string csv = data_path("letter_recognition.csv");
   const std::string span = ingest_one(csv, d / "out", 64);  // 5 work units
   stats_options o;
@@ -183,7 +166,7 @@ TEST(RecordStats, SlicesAndThreadsAndSplits) {
 }
 
 TEST(RecordStats, CorruptShardIsAnErrorNamingFileAndBatch) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("record_stats");
   const std::string span = ingest_one(data_path("credit_scoring.csv"), d / "out", 500);
   const std::string shard = span + "/Split-all/data-00000-of-00001.trec";
   std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);

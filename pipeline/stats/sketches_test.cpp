@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
@@ -475,8 +477,7 @@ TEST(top_k, json_round_trip_and_errors) {
 // Reads a column of the letter-recognition data set in the repo: the quantiles of a real
 // integer-valued column (many ties) stay within the bound, and the letter counts are exact.
 TEST(sketches, letter_recognition_data_set) {
-  std::string path = std::string(__FILE__);
-  path = path.substr(0, path.rfind('/')) + "/../../data/letter_recognition.csv";
+  const std::string path = testing::data_path("letter_recognition.csv");
   std::ifstream in(path);
   ASSERT_TRUE(in) << "cannot open " << path;
   std::string line;

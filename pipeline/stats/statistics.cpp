@@ -1,7 +1,6 @@
 #include "pipeline/stats/statistics.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -9,12 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <thread>
 #include <utility>
 
 #include "pipeline/util/json.hpp"
+#include "pipeline/util/ordered_parallel.hpp"
 
 namespace troupe::pipeline {
 
@@ -490,21 +488,16 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
   const size_t n_pieces = pieces.size();
   size_t threads = o.threads > 0 ? size_t(o.threads)
                                  : std::max<size_t>(1, std::thread::hardware_concurrency());
-  threads = std::min(threads, n_pieces);
   dataset_stats total = empty_stats(header, o);
   total.slice_column = slice_index >= 0 ? o.slice_column : std::string();
-  std::vector<std::optional<piece_result>> pending(n_pieces);
-  std::mutex mu;
-  size_t merged = 0;  // pieces [0, merged) are merged
   // The file being merged: its accumulator, the lines of its pieces so far, and whether it
   // must be read again whole.
   dataset_stats file_acc;
   int64_t file_lines = 0;
   bool file_redo = false;
-  error failure;
-  std::atomic<size_t> next{0};
 
-  auto run_piece = [&](const piece& pc) {
+  auto run_piece = [&](size_t i) {
+    const piece& pc = pieces[i];
     piece_result r;
     const std::string& path = csv_paths[pc.file];
     const bool whole = pc.begin == 0 && pc.last;
@@ -525,11 +518,10 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
     return r;
   };
 
-  // Merges piece `i` (under mu). A split file whose pieces fail or were cut inside quotes
-  // is read again whole, by this thread, when its last piece comes.
-  auto merge_piece = [&](size_t i) -> error {
+  // Merges piece `i` (in piece order, one at a time). A split file whose pieces fail or were
+  // cut inside quotes is read again whole, by this thread, when its last piece comes.
+  auto merge_piece = [&](size_t i, piece_result r) -> error {
     const piece& pc = pieces[i];
-    piece_result& r = *pending[i];
     const bool split = !(pc.begin == 0 && pc.last);
     if (pc.begin == 0) {
       file_acc = dataset_stats{};
@@ -556,29 +548,7 @@ expected<dataset_stats> compute_stats(const std::vector<std::string>& csv_paths,
     return {};
   };
 
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n_pieces;) {
-      piece_result r = run_piece(pieces[i]);
-      std::lock_guard<std::mutex> lock(mu);
-      pending[i].emplace(std::move(r));
-      for (; merged < n_pieces && pending[merged] && !failure; ++merged) {
-        failure = merge_piece(merged);
-        pending[merged].reset();
-      }
-      if (failure) next.store(n_pieces);
-    }
-  };
-  if (threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
-    for (auto& t : pool) t.join();
-  }
-  if (failure) return failure;
-  TROUPE_ASSERT(merged == n_pieces, "compute_stats: merged ", merged, " of ", n_pieces,
-                " pieces");
+  TROUPE_TRY(ordered_parallel(n_pieces, threads, run_piece, merge_piece));
   return total;
 }
 

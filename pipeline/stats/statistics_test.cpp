@@ -15,32 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/testing/test_files.hpp"
+
 namespace troupe::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string letter_path() {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / "letter_recognition.csv")
-      .lexically_normal()
-      .string();
-}
-
-// A fresh temporary directory per test.
-fs::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path d = fs::temp_directory_path() /
-               str_cat("troupe_stats_", info->test_suite_name(), "_", info->name());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  const fs::path p = dir / name;
-  std::ofstream(p, std::ios::binary) << text;
-  return p.string();
-}
+using testing::data_path;
+using testing::temp_dir;
+using testing::write_file;
 
 // The letter data set, read by hand: header and rows of fields (no quoting in that file).
 struct table {
@@ -51,7 +34,7 @@ struct table {
 
 table read_letters() {
   table t;
-  std::ifstream in(letter_path());
+  std::ifstream in(data_path("letter_recognition.csv"));
   std::string line;
   bool first = true;
   while (std::getline(in, line)) {
@@ -160,7 +143,7 @@ void expect_same_stats(const dataset_stats& a, const dataset_stats& b) {
 TEST(Statistics, LetterRecognitionAgreesWithExactComputation) {
   const table t = read_letters();
   ASSERT_EQ(t.rows.size(), 20000u);
-  auto s = compute_stats({letter_path()});
+  auto s = compute_stats({data_path("letter_recognition.csv")});
   ASSERT_TRUE(s) << s.error_value().to_string();
   EXPECT_EQ(s->rows, 20000);
   EXPECT_EQ(s->malformed_rows, 0);
@@ -181,7 +164,7 @@ TEST(Statistics, LetterRecognitionAgreesWithExactComputation) {
 }
 
 TEST(Statistics, MissingValuesNaNAndAColumnThatTurnsString) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const std::string path = write_file(d, "m.csv",
                                       "a,b,c\n"
                                       "1,1,1.5\n"
@@ -272,10 +255,10 @@ std::pair<std::string, std::string> write_halves(const fs::path& d, const table&
 }
 
 TEST(Statistics, MergedHalvesEqualTheWhole) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const table t = read_letters();
   const auto [p1, p2] = write_halves(d, t);
-  auto whole = compute_stats({letter_path()});
+  auto whole = compute_stats({data_path("letter_recognition.csv")});
   auto a = compute_stats({p1});
   auto b = compute_stats({p2});
   ASSERT_TRUE(whole && a && b);
@@ -305,10 +288,10 @@ TEST(Statistics, MergedHalvesEqualTheWhole) {
 }
 
 TEST(Statistics, JsonRoundTripThenMerge) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const table t = read_letters();
   const auto [p1, p2] = write_halves(d, t);
-  auto whole = compute_stats({letter_path()});
+  auto whole = compute_stats({data_path("letter_recognition.csv")});
   auto a = compute_stats({p1});
   auto b = compute_stats({p2});
   ASSERT_TRUE(whole && a && b);
@@ -346,7 +329,7 @@ TEST(Statistics, JsonRoundTripThenMerge) {
 
 TEST(Statistics, SlicesByLetter) {
   const table t = read_letters();
-  auto s = compute_stats({letter_path()}, {.slice_column = "lettr"});
+  auto s = compute_stats({data_path("letter_recognition.csv")}, {.slice_column = "lettr"});
   ASSERT_TRUE(s) << s.error_value().to_string();
   EXPECT_EQ(s->slice_column, "lettr");
   ASSERT_EQ(s->slices.size(), 26u);
@@ -369,7 +352,7 @@ TEST(Statistics, SlicesByLetter) {
   EXPECT_NE(to_text(*s).find("slice lettr = Z"), std::string::npos);
 
   // Slicing by a column with too many values is refused, naming the line.
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   std::string many = "id,v\n";
   for (int i = 0; i < 1005; ++i) many += str_cat(i, ",1\n");
   const std::string many_path = write_file(d, "many.csv", many);
@@ -379,13 +362,13 @@ TEST(Statistics, SlicesByLetter) {
             std::string::npos)
       << too_many.error_value().message();
 
-  auto unknown = compute_stats({letter_path()}, {.slice_column = "nope"});
+  auto unknown = compute_stats({data_path("letter_recognition.csv")}, {.slice_column = "nope"});
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error_value().message().find("slice column 'nope'"), std::string::npos);
 }
 
 TEST(Statistics, HeaderMismatchNamesTheFileAndTheDifference) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const std::string p1 = write_file(d, "one.csv", "a,b,c\n1,2,3\n");
   const std::string p2 = write_file(d, "two.csv", "a,q,c\n1,2,3\n");
   const std::string p3 = write_file(d, "three.csv", "a,b\n1,2\n");
@@ -413,7 +396,7 @@ TEST(Statistics, HeaderMismatchNamesTheFileAndTheDifference) {
 }
 
 TEST(Statistics, MalformedRowsAreCounted) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const std::string p = write_file(d, "bad.csv", "a,b\n1,2\n3\n4,5\n6,7,8\n9,10\n");
   auto s = compute_stats({p});
   ASSERT_TRUE(s) << s.error_value().to_string();
@@ -433,12 +416,6 @@ TEST(Statistics, MalformedRowsAreCounted) {
 // ---------------------------------------------------------------------------------------
 // Every data set in the repo against an exact float64 computation, merge of halves, the
 // piece split, and bad input.
-
-std::string data_path(const std::string& name) {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / "data" / name)
-      .lexically_normal()
-      .string();
-}
 
 // A CSV without quoting, read by hand (the data sets in the repo have none).
 table read_plain_csv(const std::string& path) {
@@ -588,7 +565,7 @@ TEST(Statistics, EveryDataSetAgreesWithExactComputation) {
 }
 
 TEST(Statistics, MergedHalvesOfEveryDataSetEqualTheWhole) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   for (const char* name : k_data_sets) {
     SCOPED_TRACE(name);
     const table t = read_plain_csv(data_path(name));
@@ -668,7 +645,7 @@ TEST(Statistics, TypedAddersMatchAddOfText) {
 // A file cut into many pieces gives the same statistics for any number of threads, and the
 // same exact fields as one reader; a quoted newline across a cut falls back to one reader.
 TEST(Statistics, PiecesOfOneFileDoNotDependOnThreads) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   const std::string path = data_path("credit_scoring.csv");
   auto one = compute_stats({path});
   ASSERT_TRUE(one);
@@ -730,7 +707,7 @@ void write_gzip(const std::string& path, const std::string& head, const std::str
 }
 
 TEST(Statistics, BadInputGivesClearErrorsOrReports) {
-  const fs::path d = temp_dir();
+  const fs::path d = temp_dir("stats");
   auto error_of = [](const std::string& path) {
     auto s = compute_stats({path});
     EXPECT_FALSE(s) << path;

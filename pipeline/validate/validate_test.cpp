@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/testing/test_files.hpp"
 #include "pipeline/util/json.hpp"
 
 namespace troupe::pipeline {
@@ -48,8 +49,7 @@ std::vector<std::string> split(const std::string& line) {
 const table& credit() {
   static const table t = [] {
     table t;
-    std::ifstream in((fs::path(__FILE__).parent_path() / ".." / ".." / "data" /
-                      "credit_scoring.csv").lexically_normal());
+    std::ifstream in(testing::data_path("credit_scoring.csv"));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
@@ -66,10 +66,7 @@ class Validate : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(credit().rows.size(), 4454u);
     ASSERT_EQ(credit().header.size(), 14u);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / str_cat("troupe_validate_", info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::temp_dir("validate");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
