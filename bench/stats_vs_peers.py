@@ -62,32 +62,50 @@ def make_csv(path, rows):
     os.rename(path + ".tmp", path)
 
 
+# TFDV 1.16.1 has wheels for CPython 3.9-3.11, but on 3.11 pip backtracks into building an
+# old pyarrow from source and fails; on 3.10 with these pins it installs from wheels (the set
+# pip resolved on 2026-12-03). pandas 1.5.3 is the pandas TFDV 1.16.1 accepts.
+PINS = ["tensorflow-data-validation==1.16.1", "tfx-bsl==1.16.1", "tensorflow-metadata==1.16.1",
+        "tensorflow==2.16.2", "pyarrow==10.0.1", "apache-beam==2.59.0", "pandas==1.5.3",
+        "numpy==1.26.4"]
+
+
+def find_python310():
+    """A CPython 3.10 for the venv: python3.10 on PATH or one of pyenv's."""
+    import glob
+    import shutil
+    for c in [shutil.which("python3.10")] + sorted(glob.glob(
+            os.path.expanduser("~/.pyenv/versions/3.10*/bin/python3.10"))):
+        if c and os.path.exists(c):
+            return c
+    return None
+
+
 def ensure_venv(want_tfdv):
-    """The venv's python and whether TFDV imports there. Installs pandas and TFDV once; when
-    TFDV cannot be installed (it pins old pyarrow and tensorflow wheels), prints pip's error
-    and goes on with pandas alone."""
+    """The venv's python and whether TFDV imports there. Creates bench/.venv-tfdv from a
+    Python 3.10 (else /usr/bin/python3, which gets pandas only) and installs the peers once;
+    when TFDV cannot be installed, prints pip's error and goes on with pandas alone."""
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
-        subprocess.run(["/usr/bin/python3", "-m", "venv", VENV], check=True)
+        base = find_python310() or "/usr/bin/python3"
+        subprocess.run([base, "-m", "venv", VENV], check=True)
 
     def has(module):
         return subprocess.run([py, "-c", f"import {module}"], capture_output=True).returncode == 0
 
-    if not has("pandas"):
-        print("installing pandas into bench/.venv-tfdv (once)", flush=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "pandas"], check=True)
-    if not want_tfdv:
-        return py, False
-    if not has("tensorflow_data_validation"):
-        print("installing tensorflow-data-validation into bench/.venv-tfdv (once)", flush=True)
-        r = subprocess.run([py, "-m", "pip", "install", "-q", "tensorflow-data-validation"],
+    if want_tfdv and not has("tensorflow_data_validation"):
+        print("installing tensorflow-data-validation and pandas into bench/.venv-tfdv (once)",
+              flush=True)
+        r = subprocess.run([py, "-m", "pip", "install", "-q", "--prefer-binary"] + PINS,
                            capture_output=True, text=True)
         if r.returncode:
             tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-12:])
             print(f"TFDV could not be installed; measuring pandas only. pip said:\n{tail}",
                   flush=True)
-            return py, False
-    return py, True
+    if not has("pandas"):
+        print("installing pandas into bench/.venv-tfdv (once)", flush=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "pandas"], check=True)
+    return py, want_tfdv and has("tensorflow_data_validation")
 
 
 def timed(cmd):

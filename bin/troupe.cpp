@@ -21,7 +21,7 @@ int usage(FILE* out) {
                "  demo [--data FILE] [--threads N]   nearest-neighbour letter recognition\n"
                "  ops                                list the registered ops and signatures\n"
                "  ingest --data GLOB --out DIR       CSV into record shards, spans and splits (docs/ingestion.md)\n"
-               "  stats --data PATH --out FILE       statistics of CSV files (docs/data-validation.md)\n"
+               "  stats --data PATH --out FILE       statistics of CSV files or record shards\n"
                "  schema infer --stats S --out F     infer a schema (YAML) from statistics\n"
                "  validate --stats S --schema F --out A [--previous P] [--serving Q]\n"
                "                                     anomalies, drift and skew (exit 1: found)\n"
