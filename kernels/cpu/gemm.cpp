@@ -10,8 +10,9 @@
 #include <type_traits>
 #include <utility>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#define TROUPE_PACKED_GEMM 1
 #endif
 
 // Note [CPU GEMM]
@@ -40,7 +41,9 @@
 // altogether was 5% faster than a plain next-tile L1 prefetch; this scheme gains ~3%).
 // The packed buffers are per thread and kept between calls (thread_local, at most ~4.4
 // MiB per thread), so steady-state calls do not allocate.
-// Everything else (double, small or skinny products, builds without AVX-512) goes through
+// Builds with AVX2 and FMA but no AVX-512 use the same loops with a 6 x 16 micro-kernel of
+// ymm registers (BLIS's Haswell shape), plain-loop packing and no C prefetches.
+// Everything else (double, small or skinny products, builds without AVX2) goes through
 // Eigen's GEMM, one call per block. Measured figures: docs/benchmarks.md.
 
 namespace troupe::cpu {
@@ -179,7 +182,23 @@ constexpr int64_t kKc = 256;
 constexpr int64_t kNc = 384;
 constexpr int64_t kMc = kMr * 288;
 
-/// A float buffer aligned for AVX-512 that only grows.
+#elif defined(TROUPE_PACKED_GEMM)
+
+// AVX2 + FMA (16 ymm registers): kMr rows x kNv ymm vectors (8 floats each) of C, 12
+// accumulators + 2 for the B~ row + 1 broadcast, as in BLIS's Haswell kernel. Cache
+// blocks as above: an A~ panel (6 KiB) in L1, B~ (384 KiB) in L2, A~ (768 KiB) in L3.
+constexpr int kMr = 6;
+constexpr int kNv = 2;
+constexpr int kNr = 8 * kNv;
+constexpr int64_t kKc = 256;
+constexpr int64_t kNc = 384;
+constexpr int64_t kMc = kMr * 128;
+
+#endif
+
+#if defined(TROUPE_PACKED_GEMM)
+
+/// A float buffer aligned to 64 bytes that only grows.
 /// Thread-safety: none; each thread owns its own (see thread_buffers()).
 class scratch {
  public:
@@ -211,6 +230,10 @@ pack_buffers& thread_buffers() {
 }
 
 int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+#endif  // TROUPE_PACKED_GEMM
+
+#if defined(__AVX512F__)
 
 inline __mmask16 low_mask(int64_t count) {
   return count >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(count, 0)) - 1);
@@ -467,11 +490,142 @@ void packed_block(const gemm_args<float>& g, const block& blk) {
   }
 }
 
+#elif defined(TROUPE_PACKED_GEMM)
+
+/// op(A)[i, p] and op(B)[p, j] of a product, whatever the transposes.
+inline float op_a(const gemm_args<float>& g, int64_t i, int64_t p) {
+  return g.ta ? g.a[p * g.lda + i] : g.a[i * g.lda + p];
+}
+inline float op_b(const gemm_args<float>& g, int64_t p, int64_t j) {
+  return g.tb ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j];
+}
+
+/// As the AVX-512 pack_a: dst[q][p][i] = op(A)[r0 + q*kMr + i, p0 + p], rows past mc zero.
+/// Plain loops: packing is O(m k) against the product's O(m n k).
+void pack_a(const gemm_args<float>& g, int64_t r0, int64_t mc, int64_t p0, int64_t kc,
+            float* dst) {
+  for (int64_t q = 0; q < mc; q += kMr, dst += kMr * kc) {
+    const int64_t mr = std::min<int64_t>(kMr, mc - q);
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int64_t i = 0; i < kMr; ++i) {
+        dst[p * kMr + i] = i < mr ? op_a(g, r0 + q + i, p0 + p) : 0.0f;
+      }
+    }
+  }
+}
+
+/// As the AVX-512 pack_b: dst[q][p][j] = op(B)[p0 + p, c0 + q*kNr + j], columns past nc
+/// zero.
+void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64_t nc,
+            float* dst) {
+  for (int64_t q = 0; q < nc; q += kNr, dst += kNr * kc) {
+    const int64_t nr = std::min<int64_t>(kNr, nc - q);
+    if (!g.tb && nr == kNr) {
+      const float* src = g.b + p0 * g.ldb + c0 + q;
+      for (int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 4
+        for (int v = 0; v < kNv; ++v) {
+          _mm256_store_ps(dst + p * kNr + 8 * v, _mm256_loadu_ps(src + p * g.ldb + 8 * v));
+        }
+      }
+      continue;
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int64_t j = 0; j < kNr; ++j) {
+        dst[p * kNr + j] = j < nr ? op_b(g, p0 + p, c0 + q + j) : 0.0f;
+      }
+    }
+  }
+}
+
+/// C[0..mr, 0..nr] (+)= A~panel * B~panel over kc steps; `accumulate` adds to C. A partial
+/// tile is computed whole and only its mr x nr corner is written.
+__attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                                        const float* __restrict bp, float* c,
+                                                        int64_t ldc, int64_t mr, int64_t nr,
+                                                        bool accumulate) {
+  __m256 acc[kMr][kNv];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m256 bv[kNv];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) bv[v] = _mm256_load_ps(bp + 8 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      const __m256 av = _mm256_broadcast_ss(ap + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (mr == kMr && nr == kNr) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) {
+        float* cp = c + i * ldc + 8 * v;
+        _mm256_storeu_ps(cp, accumulate ? _mm256_add_ps(acc[i][v], _mm256_loadu_ps(cp))
+                                        : acc[i][v]);
+      }
+    }
+    return;
+  }
+  // Fully unrolled, as every loop over acc: a loop that indexes acc by a variable makes
+  // GCC keep the accumulators in memory, with a spill per FMA.
+  alignas(32) float tile[kMr][kNr];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) _mm256_store_ps(&tile[i][8 * v], acc[i][v]);
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    float* cp = c + i * ldc;
+    for (int64_t j = 0; j < nr; ++j) cp[j] = accumulate ? cp[j] + tile[i][j] : tile[i][j];
+  }
+}
+
+/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with the packed kernel (k > 0): the
+/// loops of the AVX-512 packed_block, without its C prefetches.
+void packed_block(const gemm_args<float>& g, const block& blk) {
+  pack_buffers& buf = thread_buffers();
+  const int64_t kc_max = std::min(kKc, g.k);
+  float* const at = buf.a.get(round_up(std::min(kMc, blk.r1 - blk.r0), kMr) * kc_max);
+  float* const bt = buf.b.get(round_up(std::min(kNc, blk.c1 - blk.c0), kNr) * kc_max);
+  for (int64_t ic = blk.r0; ic < blk.r1; ic += kMc) {
+    const int64_t mc = std::min(kMc, blk.r1 - ic);
+    for (int64_t pc = 0; pc < g.k; pc += kKc) {
+      const int64_t kc = std::min(kKc, g.k - pc);
+      pack_a(g, ic, mc, pc, kc, at);
+      for (int64_t jc = blk.c0; jc < blk.c1; jc += kNc) {
+        const int64_t nc = std::min(kNc, blk.c1 - jc);
+        pack_b(g, pc, kc, jc, nc, bt);
+        for (int64_t ir = 0; ir < mc; ir += kMr) {
+          float* crow = g.c + (ic + ir) * g.ldc + jc;
+          const int64_t mr = std::min<int64_t>(kMr, mc - ir);
+          for (int64_t jr = 0; jr < nc; jr += kNr) {
+            micro_kernel(kc, at + ir * kc, bt + jr * kc, crow + jr, g.ldc, mr,
+                         std::min<int64_t>(kNr, nc - jr), pc > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+#endif  // __AVX512F__, AVX2
+
+#if defined(TROUPE_PACKED_GEMM)
+
 /// Whether the packed kernel beats Eigen: not for products too thin to fill its
 /// kMr x kNr register block (Eigen's GEMV-like paths handle those).
 bool use_packed(int64_t m, int64_t n, int64_t k) { return m >= 8 && n >= 24 && k >= 8; }
 
-#endif  // __AVX512F__
+#endif  // TROUPE_PACKED_GEMM
 
 template <class T>
 void gemm_impl(cpu_device& dev, const gemm_args<T>& g) {
@@ -480,7 +634,7 @@ void gemm_impl(cpu_device& dev, const gemm_args<T>& g) {
     for (int64_t i = 0; i < g.m; ++i) std::fill_n(g.c + i * g.ldc, g.n, T{0});
     return;
   }
-#if defined(__AVX512F__)
+#if defined(TROUPE_PACKED_GEMM)
   if constexpr (std::is_same_v<T, float>) {
     if (use_packed(g.m, g.n, g.k)) {
       partition p(g.m, g.n, parts_for(g.m, g.n, g.k, dev.num_threads()), kMr, kNr);
