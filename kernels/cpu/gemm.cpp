@@ -41,8 +41,8 @@
 // altogether was 5% faster than a plain next-tile L1 prefetch; this scheme gains ~3%).
 // The packed buffers are per thread and kept between calls (thread_local, at most ~4.4
 // MiB per thread), so steady-state calls do not allocate.
-// Builds with AVX2 and FMA but no AVX-512 use the same loops with a 6 x 16 micro-kernel of
-// ymm registers (BLIS's Haswell shape), plain-loop packing and no C prefetches.
+// Builds with AVX2 and FMA but no AVX-512 use the same loops (packed_block) with a 6 x 16
+// micro-kernel of ymm registers (BLIS's Haswell shape) and plain-loop packing.
 // Everything else (double, small or skinny products, builds without AVX2) goes through
 // Eigen's GEMM, one call per block. Measured figures: docs/benchmarks.md.
 
@@ -231,6 +231,21 @@ pack_buffers& thread_buffers() {
 
 int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 
+/// Prefetches the first `rows` rows of a C tile (kNr floats each, row stride ldc) with
+/// locality `Hint` (_MM_HINT_T0: into L1, _MM_HINT_T1: into L2).
+template <int Hint>
+__attribute__((always_inline)) inline void prefetch_tile(const float* c, int64_t ldc,
+                                                         int64_t rows) {
+#pragma GCC unroll 32
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= rows) break;
+    // The row's last column may lie past the end of C: address arithmetic, not pointers.
+    const uintptr_t row = reinterpret_cast<uintptr_t>(c + i * ldc);
+    _mm_prefetch(reinterpret_cast<const char*>(row), _mm_hint(Hint));
+    _mm_prefetch(reinterpret_cast<const char*>(row + (kNr - 1) * sizeof(float)), _mm_hint(Hint));
+  }
+}
+
 #endif  // TROUPE_PACKED_GEMM
 
 #if defined(__AVX512F__)
@@ -367,21 +382,6 @@ void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64
   }
 }
 
-/// Prefetches the first `rows` rows of a C tile (kNr floats each, row stride ldc) with
-/// locality `Hint` (_MM_HINT_T0: into L1, _MM_HINT_T1: into L2).
-template <int Hint>
-__attribute__((always_inline)) inline void prefetch_tile(const float* c, int64_t ldc,
-                                                         int64_t rows) {
-#pragma GCC unroll 32
-  for (int i = 0; i < kMr; ++i) {
-    if (i >= rows) break;
-    // The row's last column may lie past the end of C: address arithmetic, not pointers.
-    const uintptr_t row = reinterpret_cast<uintptr_t>(c + i * ldc);
-    _mm_prefetch(reinterpret_cast<const char*>(row), _mm_hint(Hint));
-    _mm_prefetch(reinterpret_cast<const char*>(row + (kNr - 1) * sizeof(float)), _mm_hint(Hint));
-  }
-}
-
 /// acc += A~panel[p0 .. p1) * B~panel[p0 .. p1), one rank-1 update per k step.
 __attribute__((always_inline)) inline void rank_updates(__m512 (&acc)[kMr][kNv],
                                                         const float* __restrict ap,
@@ -444,47 +444,6 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float*
         __m512 r = accumulate ? _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask, cp))
                               : acc[i][v];
         _mm512_mask_storeu_ps(cp, mask, r);
-      }
-    }
-  }
-}
-
-/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with the packed kernel (k > 0).
-void packed_block(const gemm_args<float>& g, const block& blk) {
-  pack_buffers& buf = thread_buffers();
-  const int64_t kc_max = std::min(kKc, g.k);
-  float* const at = buf.a.get(round_up(std::min(kMc, blk.r1 - blk.r0), kMr) * kc_max);
-  float* const bt = buf.b.get(round_up(std::min(kNc, blk.c1 - blk.c0), kNr) * kc_max);
-  for (int64_t ic = blk.r0; ic < blk.r1; ic += kMc) {
-    const int64_t mc = std::min(kMc, blk.r1 - ic);
-    for (int64_t pc = 0; pc < g.k; pc += kKc) {
-      const int64_t kc = std::min(kKc, g.k - pc);
-      const bool accumulate = pc > 0;
-      pack_a(g, ic, mc, pc, kc, at);
-      for (int64_t jc = blk.c0; jc < blk.c1; jc += kNc) {
-        const int64_t nc = std::min(kNc, blk.c1 - jc);
-        pack_b(g, pc, kc, jc, nc, bt);
-        for (int64_t ir = 0; ir < mc; ir += kMr) {
-          const float* ap = at + ir * kc;
-          float* crow = g.c + (ic + ir) * g.ldc + jc;
-          const int64_t mr = std::min<int64_t>(kMr, mc - ir);
-          // C's rows are far apart and miss the cache: each call fetches the next tile
-          // (the first of the next row of tiles after the last) into L2, and the micro-
-          // kernel moves its own tile to L1 shortly before it loads it.
-          const int64_t below_mr = std::clamp<int64_t>(mc - ir - kMr, 0, kMr);
-          const float* below = below_mr > 0 ? crow + kMr * g.ldc : crow;
-          for (int64_t jr = 0; jr < nc; jr += kNr) {
-            if (accumulate) {
-              if (jr + kNr < nc) {
-                prefetch_tile<_MM_HINT_T1>(crow + jr + kNr, g.ldc, mr);
-              } else {
-                prefetch_tile<_MM_HINT_T1>(below, g.ldc, below_mr);
-              }
-            }
-            micro_kernel(kc, ap, bt + jr * kc, crow + jr, g.ldc, mr,
-                         std::min<int64_t>(kNr, nc - jr), accumulate);
-          }
-        }
       }
     }
   }
@@ -589,8 +548,11 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float*
   }
 }
 
-/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with the packed kernel (k > 0): the
-/// loops of the AVX-512 packed_block, without its C prefetches.
+#endif  // __AVX512F__, AVX2
+
+#if defined(TROUPE_PACKED_GEMM)
+
+/// C[blk] = op(A)[blk rows, :] * op(B)[:, blk cols] with the packed kernel (k > 0).
 void packed_block(const gemm_args<float>& g, const block& blk) {
   pack_buffers& buf = thread_buffers();
   const int64_t kc_max = std::min(kKc, g.k);
@@ -600,16 +562,30 @@ void packed_block(const gemm_args<float>& g, const block& blk) {
     const int64_t mc = std::min(kMc, blk.r1 - ic);
     for (int64_t pc = 0; pc < g.k; pc += kKc) {
       const int64_t kc = std::min(kKc, g.k - pc);
+      const bool accumulate = pc > 0;
       pack_a(g, ic, mc, pc, kc, at);
       for (int64_t jc = blk.c0; jc < blk.c1; jc += kNc) {
         const int64_t nc = std::min(kNc, blk.c1 - jc);
         pack_b(g, pc, kc, jc, nc, bt);
         for (int64_t ir = 0; ir < mc; ir += kMr) {
+          const float* ap = at + ir * kc;
           float* crow = g.c + (ic + ir) * g.ldc + jc;
           const int64_t mr = std::min<int64_t>(kMr, mc - ir);
+          // C's rows are far apart and miss the cache: each call fetches the next tile
+          // (the first of the next row of tiles after the last) into L2, and the micro-
+          // kernel moves its own tile to L1 shortly before it loads it.
+          const int64_t below_mr = std::clamp<int64_t>(mc - ir - kMr, 0, kMr);
+          const float* below = below_mr > 0 ? crow + kMr * g.ldc : crow;
           for (int64_t jr = 0; jr < nc; jr += kNr) {
-            micro_kernel(kc, at + ir * kc, bt + jr * kc, crow + jr, g.ldc, mr,
-                         std::min<int64_t>(kNr, nc - jr), pc > 0);
+            if (accumulate) {
+              if (jr + kNr < nc) {
+                prefetch_tile<_MM_HINT_T1>(crow + jr + kNr, g.ldc, mr);
+              } else {
+                prefetch_tile<_MM_HINT_T1>(below, g.ldc, below_mr);
+              }
+            }
+            micro_kernel(kc, ap, bt + jr * kc, crow + jr, g.ldc, mr,
+                         std::min<int64_t>(kNr, nc - jr), accumulate);
           }
         }
       }
@@ -617,9 +593,6 @@ void packed_block(const gemm_args<float>& g, const block& blk) {
   }
 }
 
-#endif  // __AVX512F__, AVX2
-
-#if defined(TROUPE_PACKED_GEMM)
 
 /// Whether the packed kernel beats Eigen: not for products too thin to fill its
 /// kMr x kNr register block (Eigen's GEMV-like paths handle those).
