@@ -131,4 +131,9 @@ bool parse_int64(std::string_view s, int64_t& out);
 /// double's range parses as +-inf (or 0 on underflow), as with strtod.
 bool parse_double(std::string_view s, double& out);
 
+/// "" when two headers are equal, else what differs: "column 3 is 'x', expected 'y'" or
+/// "has 4 columns, expected 5". Used to check that files read together share a header.
+std::string header_difference(const std::vector<std::string>& want,
+                              const std::vector<std::string>& got);
+
 }  // namespace troupe::pipeline

@@ -208,16 +208,6 @@ error check_options(const ingest_options& o) {
   return {};
 }
 
-std::string header_difference(const std::vector<std::string>& want,
-                              const std::vector<std::string>& got) {
-  for (size_t i = 0; i < std::min(want.size(), got.size()); ++i)
-    if (want[i] != got[i])
-      return str_cat("column ", i + 1, " is '", got[i], "', expected '", want[i], "'");
-  if (want.size() != got.size())
-    return str_cat("has ", got.size(), " columns, expected ", want.size());
-  return {};
-}
-
 }  // namespace
 
 size_t split_of_row(std::span<const std::string_view> fields,

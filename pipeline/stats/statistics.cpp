@@ -281,17 +281,6 @@ dataset_stats empty_stats(const std::vector<std::string>& header, const stats_op
   return s;
 }
 
-// "" when equal, else what differs ("column 3 is 'x', expected 'y'").
-std::string header_difference(const std::vector<std::string>& want,
-                              const std::vector<std::string>& got) {
-  for (size_t i = 0; i < std::min(want.size(), got.size()); ++i)
-    if (want[i] != got[i])
-      return str_cat("column ", i + 1, " is '", got[i], "', expected '", want[i], "'");
-  if (want.size() != got.size())
-    return str_cat("has ", got.size(), " columns, expected ", want.size());
-  return {};
-}
-
 // The statistics of the records `reader` yields. Problems stay in the reader: the caller
 // names their lines (a piece's lines count from its start).
 expected<dataset_stats> reader_stats(csv_reader& reader, const std::vector<std::string>& header,
