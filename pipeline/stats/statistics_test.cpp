@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -746,18 +745,15 @@ TEST(Statistics, BadInputGivesClearErrorsOrReports) {
   EXPECT_DOUBLE_EQ(r->columns[0].mean, 4.0);
 
   // A 2 GiB line (gzip: 2 MiB on disk): a clear error naming the file, the line and the
-  // limit, quickly: the reader stops at max_line_bytes instead of buffering the line.
+  // limit: the reader stops at max_line_bytes instead of buffering the line (no timing
+  // check here; speed belongs to bench/).
   const std::string block(1 << 20, 'a');
   const std::string huge = (d / "huge.csv.gz").string();
   write_gzip(huge, "id,text\n1,", block, 2048, "\n2,b\n");
   EXPECT_LT(fs::file_size(huge), 8u << 20);
-  const auto t0 = std::chrono::steady_clock::now();
   m = error_of(huge);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(m.find("huge.csv.gz:2: record longer than max_line_bytes (67108864"),
             std::string::npos) << m;
-  EXPECT_LT(seconds, 5.0);
   const std::string huge_header = (d / "huge_header.csv.gz").string();
   write_gzip(huge_header, "", block, 2048, "\n");
   m = error_of(huge_header);
