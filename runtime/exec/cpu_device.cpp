@@ -1,11 +1,9 @@
 #include "runtime/exec/cpu_device.hpp"
 
-#define EIGEN_USE_THREADS
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
-#include <unsupported/Eigen/CXX11/ThreadPool>
 
 #include "runtime/core/error.hpp"
 
@@ -13,21 +11,19 @@ namespace troupe {
 
 std::string_view device_kind_name(device_kind k) { return k == device_kind::cpu ? "cpu" : "gpu"; }
 
-cpu_device::cpu_device(int num_threads) {
-  if (num_threads <= 0) num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  num_threads_ = num_threads;
-  if (num_threads_ > 1) pool_ = std::make_unique<pool_type>(num_threads_ - 1);
-}
-
-cpu_device::~cpu_device() = default;
-
 // Note [Loaded cores]
 // When other processes keep the cores busy, a pool thread may wait milliseconds for a
 // core (the scheduler's time slice) before it starts a task, or be preempted in the
 // middle of one, while the caller waits for it: two threads then run slower than one.
-// The device watches for it: a task that starts more than kLate after it was scheduled,
-// or a parallel_for whose caller waits more than kLate (and longer than it worked) for a
-// helper's block, marks the pool contended. For the next backoff interval (starting at
+// The device watches for it: a hand-off is late when a pool thread starts a task more
+// than kLate after it was scheduled while that thread was idle (a busy pool is not a
+// loaded core), or when a parallel_for's caller waits more than kLate (and longer than
+// it worked) for a helper's block. When late hand-offs are frequent (an exponential
+// average over the last ~2^kScoreShift reaches kLateFraction), the pool is marked
+// contended: a single late one is not enough, since a VM's idle host also stalls a
+// virtual CPU for a millisecond now and then (seen every ~300 products of 256 x 256 x 784
+// here), and backing off for each of those kept a lone process on one thread. For the
+// next backoff interval (starting at
 // kBackoffMin, doubling while contention persists, at most kBackoffMax) parallel_for runs
 // on the caller alone and the executor runs steps on one thread; then the pool is tried
 // again. A lone process never sees such delays and keeps all its threads. Measured by
@@ -36,6 +32,8 @@ namespace {
 constexpr int64_t kLate = 300'000;             // ns
 constexpr int64_t kBackoffMin = 50'000'000;    // ns
 constexpr int64_t kBackoffMax = 1'000'000'000;  // ns
+constexpr int kScoreShift = 4;
+constexpr int64_t kLateFraction = (1 << 16) / 4;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -44,35 +42,147 @@ int64_t now_ns() {
 }
 }  // namespace
 
+// Note [Waiting callers help]
+// The device keeps one FIFO queue of tasks, run by its N-1 pool threads. Each task
+// belongs to an owner (the executor's run of one step): a thread inherits the owner of
+// the task it runs, and an executor marks its caller's thread with owner_scope. A caller
+// that waits for its step to end does not sleep while its step has queued tasks: it
+// runs them (help_until), so the caller always counts as one of the device's N threads.
+// Without this, a step whose nodes moved to a pool thread ran there alone while the
+// caller slept, and the parallel_for helpers that thread queued found nobody to run
+// them: two threads were no faster than one. Only the owner's tasks are taken, so a
+// caller never gets stuck in another step's kernel (a queue dequeue that blocks until
+// the caller's next step enqueues would deadlock).
+// Sleeping: pool threads wait on work_epoch_, helping callers on help_epoch_; schedule()
+// bumps both, and notifies only when someone sleeps (idle_workers_, helpers_waiting_,
+// sequentially consistent with the bumps, so a sleeper that read the epoch before a push
+// never misses it).
+namespace {
+thread_local const void* t_owner = nullptr;
+thread_local const cpu_device* t_worker_device = nullptr;
+thread_local int t_worker_index = -1;
+}  // namespace
+
+cpu_device::owner_scope::owner_scope(const void* owner) : saved_(t_owner) { t_owner = owner; }
+cpu_device::owner_scope::~owner_scope() { t_owner = saved_; }
+
+cpu_device::cpu_device(int num_threads) {
+  if (num_threads <= 0) num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  num_threads_ = num_threads;
+  for (int i = 0; i + 1 < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+cpu_device::~cpu_device() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_epoch_.fetch_add(1);
+  work_epoch_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+bool cpu_device::pop(const void* owner, task& out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (owner != nullptr && it->owner != owner) continue;
+    out = std::move(*it);
+    queue_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void cpu_device::run_task(task& t) {
+  owner_scope scope(t.owner);
+  t.fn();
+  t.fn = nullptr;
+}
+
+void cpu_device::worker_loop(int index) {
+  t_worker_device = this;
+  t_worker_index = index;
+  task t;
+  for (;;) {
+    uint32_t epoch = work_epoch_.load();
+    if (pop(nullptr, t)) {
+      if (t.worker_was_idle) note_delay(now_ns() - t.scheduled_ns, 0);
+      run_task(t);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ && queue_.empty()) return;
+    }
+    idle_workers_.fetch_add(1);
+    work_epoch_.wait(epoch);
+    idle_workers_.fetch_sub(1);
+  }
+}
+
+void cpu_device::help_until(const void* owner, const std::function<bool()>& done) {
+  task t;
+  for (;;) {
+    uint32_t epoch = help_epoch_.load();
+    if (done()) return;
+    if (has_pool() && pop(owner, t)) {
+      run_task(t);
+      continue;
+    }
+    helpers_waiting_.fetch_add(1);
+    help_epoch_.wait(epoch);
+    helpers_waiting_.fetch_sub(1);
+  }
+}
+
+void cpu_device::wake() {
+  help_epoch_.fetch_add(1);
+  if (helpers_waiting_.load() > 0) help_epoch_.notify_all();
+}
+
 bool cpu_device::contended() const {
-  return pool_ && now_ns() < inline_until_ns_.load(std::memory_order_relaxed);
+  return has_pool() && now_ns() < inline_until_ns_.load(std::memory_order_relaxed);
 }
 
 void cpu_device::note_delay(int64_t delay_ns, int64_t work_ns) {
-  if (delay_ns < kLate || delay_ns < work_ns) {
+  const bool late = delay_ns >= kLate && delay_ns >= work_ns;
+  // The late fraction of recent hand-offs, an exponential average in 1/2^16 (racy
+  // updates from several threads only blur it).
+  int64_t score = late_score_.load(std::memory_order_relaxed);
+  score += ((int64_t(late) << 16) - score) >> kScoreShift;
+  late_score_.store(score, std::memory_order_relaxed);
+  if (!late || score < kLateFraction) {
     // On time: after a quiet spell the backoff starts small again.
-    if (now_ns() > inline_until_ns_.load(std::memory_order_relaxed) + kBackoffMax)
+    if (!late && now_ns() > inline_until_ns_.load(std::memory_order_relaxed) + kBackoffMax)
       backoff_ns_.store(0, std::memory_order_relaxed);
     return;
   }
+  // Start counting afresh: after the backoff, a burst of late hand-offs is needed again
+  // (a process's first steps, with fresh threads and page faults, are one such burst).
+  late_score_.store(0, std::memory_order_relaxed);
   int64_t b = backoff_ns_.load(std::memory_order_relaxed);
   b = std::clamp<int64_t>(b * 2, kBackoffMin, kBackoffMax);
   backoff_ns_.store(b, std::memory_order_relaxed);
   inline_until_ns_.store(now_ns() + b, std::memory_order_relaxed);
 }
 
-void cpu_device::schedule(std::function<void()> task) {
-  if (!pool_) {
-    task();
+void cpu_device::schedule(std::function<void()> fn) {
+  if (!has_pool()) {
+    fn();
     return;
   }
-  pool_->Schedule([this, t0 = now_ns(), task = std::move(task)] {
-    note_delay(now_ns() - t0, 0);
-    task();
-  });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back({std::move(fn), t_owner, now_ns(), idle_workers_.load() > 0});
+  }
+  work_epoch_.fetch_add(1);
+  if (idle_workers_.load() > 0) work_epoch_.notify_one();
+  wake();
 }
 
-int cpu_device::current_thread_id() const { return pool_ ? pool_->CurrentThreadId() : -1; }
+int cpu_device::current_thread_id() const {
+  return t_worker_device == this ? t_worker_index : -1;
+}
 
 namespace {
 // Work below this many (approximate) cycles runs on the caller: waking a thread costs
@@ -105,7 +215,7 @@ void cpu_device::parallel_for(int64_t n, int64_t cost_per_unit,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   int64_t total = n * std::max<int64_t>(cost_per_unit, 1);
-  if (!pool_ || n == 1 || total < min_parallel_cost || contended()) {
+  if (!has_pool() || n == 1 || total < min_parallel_cost || contended()) {
     fn(0, n);
     return;
   }
@@ -118,7 +228,7 @@ void cpu_device::parallel_for(int64_t n, int64_t cost_per_unit,
   job->num_blocks = (n + job->block - 1) / job->block;
   job->fn = &fn;
   int helpers = int(std::min<int64_t>(job->num_blocks - 1, num_threads_ - 1));
-  for (int i = 0; i < helpers; ++i) pool_->Schedule([job] { job->work(); });
+  for (int i = 0; i < helpers; ++i) schedule([job] { job->work(); });
   const int64_t start = now_ns();
   job->work();
   // Blocks claimed by others are running now; wait for them (no deadlock: a claimed
@@ -129,6 +239,8 @@ void cpu_device::parallel_for(int64_t n, int64_t cost_per_unit,
     for (; d < job->num_blocks; d = job->done.load(std::memory_order_acquire))
       job->done.wait(d, std::memory_order_acquire);
     note_delay(now_ns() - waiting, waiting - start);
+  } else {
+    note_delay(0, 0);
   }
 }
 

@@ -2,17 +2,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
-#include <memory>
+#include <mutex>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "runtime/exec/resource.hpp"
-
-namespace Eigen {
-template <typename Env>
-class ThreadPoolTempl;
-struct StlThreadEnvironment;
-}  // namespace Eigen
 
 namespace troupe {
 
@@ -22,7 +19,8 @@ std::string_view device_kind_name(device_kind k);
 /// A CPU device: its own thread pool, used for inter-op scheduling (independent nodes
 /// run at once) and intra-op parallel_for. The thread that calls into the device works
 /// too: a device of N threads has a pool of N-1, and none for N = 1 (deterministic,
-/// single-threaded mode). Never runs on an actor scheduler's threads.
+/// single-threaded mode); a caller waiting for its work runs that work's queued tasks
+/// itself (see Note [Waiting callers help]). Never runs on an actor scheduler's threads.
 /// Thread-safety: all members may be called from any thread.
 class cpu_device {
  public:
@@ -33,8 +31,27 @@ class cpu_device {
   cpu_device& operator=(const cpu_device&) = delete;
 
   int num_threads() const { return num_threads_; }
-  /// Runs `task` on a pool thread (inline when there is no pool).
+  /// Runs `task` on a pool thread, or on a caller in help_until() for the same owner
+  /// (inline when there is no pool). The task belongs to the calling thread's owner (see
+  /// owner_scope); tasks it schedules belong to that owner too.
   void schedule(std::function<void()> task);
+  /// Marks the work the current thread does from now until destruction as `owner`'s,
+  /// so that help_until(owner, ...) may run the tasks it schedules.
+  class owner_scope {
+   public:
+    explicit owner_scope(const void* owner);
+    ~owner_scope();
+    owner_scope(const owner_scope&) = delete;
+    owner_scope& operator=(const owner_scope&) = delete;
+
+   private:
+    const void* saved_;
+  };
+  /// Blocks until `done()` is true, running queued tasks of `owner` meanwhile. Whoever
+  /// makes done() true must call wake() afterwards.
+  void help_until(const void* owner, const std::function<bool()>& done);
+  /// Wakes the callers blocked in help_until() so that they test done() again.
+  void wake();
   /// Calls fn(begin, end) over chunks covering [0, n), in parallel when n * cost_per_unit
   /// (roughly CPU cycles) is worth it; returns when every chunk is done. The caller runs
   /// chunks too, so calling it from a pool thread cannot deadlock.
@@ -50,14 +67,33 @@ class cpu_device {
   resource_mgr& resources() { return resources_; }
 
  private:
-  using pool_type = Eigen::ThreadPoolTempl<Eigen::StlThreadEnvironment>;
-  int num_threads_;
+  struct task {
+    std::function<void()> fn;
+    const void* owner;
+    int64_t scheduled_ns;
+    bool worker_was_idle;  // for Note [Loaded cores]
+  };
+  bool has_pool() const { return !workers_.empty(); }
+  void worker_loop(int index);
+  // Takes the oldest task (of `owner`, unless null) off the queue into `out`.
+  bool pop(const void* owner, task& out);
+  void run_task(task& t);
   // Note [Loaded cores] in cpu_device.cpp.
   void note_delay(int64_t delay_ns, int64_t work_ns);
 
-  std::unique_ptr<pool_type> pool_;
+  int num_threads_;
+  std::mutex mu_;
+  std::deque<task> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  // Sleepers wait on these words; see Note [Waiting callers help].
+  std::atomic<uint32_t> work_epoch_{0};
+  std::atomic<uint32_t> help_epoch_{0};
+  std::atomic<int> idle_workers_{0};
+  std::atomic<int> helpers_waiting_{0};
+  std::vector<std::thread> workers_;
   std::atomic<int64_t> inline_until_ns_{0};
   std::atomic<int64_t> backoff_ns_{0};
+  std::atomic<int64_t> late_score_{0};
   resource_mgr resources_;
 };
 

@@ -12,10 +12,12 @@ namespace troupe {
 // pending counts of its successors and releases input slots whose last consumer it
 // was. Of the successors that became ready, cheap ones (small inputs, or ops that only
 // pass tensors along) run on the same thread right away; all but one expensive one go
-// to the device's pool, so independent heavy nodes run in parallel (inter-op) while a
+// to the device's queue, so independent heavy nodes run in parallel (inter-op) while a
 // chain of small ops never pays for a thread hand-off. `outstanding` counts nodes that
-// are ready or running; the run ends when it reaches zero. After a failure no further
-// node is started, the nodes already running finish, and the first error is returned.
+// are ready or running; the run ends when it reaches zero. Until then the caller runs
+// whatever this run queued on the device (see Note [Waiting callers help]). After a
+// failure no further node is started, the nodes already running finish, and the first
+// error is returned.
 
 namespace {
 constexpr int64_t cheap_input_elements = 4096;
@@ -248,11 +250,14 @@ struct run_state {
         }
         if (kept_expensive >= 0) push(kept_expensive);
       }
-      if (outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) outstanding.notify_all();
+      if (outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) dev.wake();
     }
   }
 
   void run() {
+    // Tasks this run schedules are this run's: the caller runs them while it waits
+    // (Note [Waiting callers help] in cpu_device.cpp).
+    cpu_device::owner_scope owner(this);
     const auto& roots = x.roots_;
     outstanding.store(int(roots.size()), std::memory_order_relaxed);
     // Expensive roots (e.g. big random initializers) go to the pool; the rest run here.
@@ -264,9 +269,7 @@ struct run_state {
         here.push_back(r);
     }
     for (int r : here) process(r);
-    for (int v = outstanding.load(std::memory_order_acquire); v != 0;
-         v = outstanding.load(std::memory_order_acquire))
-      outstanding.wait(v, std::memory_order_acquire);
+    dev.help_until(this, [this] { return outstanding.load(std::memory_order_acquire) == 0; });
   }
 };
 
