@@ -197,6 +197,11 @@ constexpr int64_t kMc = kMr * 128;
 #endif
 
 #if defined(TROUPE_PACKED_GEMM)
+// Floats A~'s buffer has beyond its last panel, for the AVX2 pack_a's overlapping stores.
+constexpr int64_t kPackSlack = 8;
+#endif
+
+#if defined(TROUPE_PACKED_GEMM)
 
 /// A float buffer aligned to 64 bytes that only grows.
 /// Thread-safety: none; each thread owns its own (see thread_buffers()).
@@ -459,13 +464,52 @@ inline float op_b(const gemm_args<float>& g, int64_t p, int64_t j) {
   return g.tb ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j];
 }
 
+/// Transposes the 8 x 8 block r[0..8) in registers (unpack pairs, unpack quads via
+/// shuffles, swap 128-bit lanes).
+__attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int g = 0; g < 2; ++g) {
+    u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
 /// As the AVX-512 pack_a: dst[q][p][i] = op(A)[r0 + q*kMr + i, p0 + p], rows past mc zero.
-/// Plain loops: packing is O(m k) against the product's O(m n k).
+/// A full panel of A (not transposed) is gathered 8 columns at a time by a register
+/// transpose of 6 rows (+2 zero rows); each column's 8 floats are stored at dst[p], the
+/// 2 extra landing on the next column's slots before those are written (the buffer has
+/// kPackSlack floats to spare after its last panel).
 void pack_a(const gemm_args<float>& g, int64_t r0, int64_t mc, int64_t p0, int64_t kc,
             float* dst) {
   for (int64_t q = 0; q < mc; q += kMr, dst += kMr * kc) {
     const int64_t mr = std::min<int64_t>(kMr, mc - q);
-    for (int64_t p = 0; p < kc; ++p) {
+    int64_t p = 0;
+    if (!g.ta && mr == kMr) {
+      const float* src = g.a + (r0 + q) * g.lda + p0;
+      for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i)
+          r[i] = i < kMr ? _mm256_loadu_ps(src + i * g.lda + p) : _mm256_setzero_ps();
+        transpose8(r);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (p + j) * kMr, r[j]);
+      }
+    }
+    for (; p < kc; ++p) {
       for (int64_t i = 0; i < kMr; ++i) {
         dst[p * kMr + i] = i < mr ? op_a(g, r0 + q + i, p0 + p) : 0.0f;
       }
@@ -489,7 +533,23 @@ void pack_b(const gemm_args<float>& g, int64_t p0, int64_t kc, int64_t c0, int64
       }
       continue;
     }
-    for (int64_t p = 0; p < kc; ++p) {
+    int64_t p = 0;
+    if (g.tb && nr == kNr) {
+      // op(B)'s columns are B's rows: 8 x 8 register transposes.
+      const float* src = g.b + (c0 + q) * g.ldb + p0;
+      for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 2
+        for (int v = 0; v < kNv; ++v) {
+          __m256 r[8];
+#pragma GCC unroll 8
+          for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (8 * v + j) * g.ldb + p);
+          transpose8(r);
+#pragma GCC unroll 8
+          for (int i = 0; i < 8; ++i) _mm256_store_ps(dst + (p + i) * kNr + 8 * v, r[i]);
+        }
+      }
+    }
+    for (; p < kc; ++p) {
       for (int64_t j = 0; j < kNr; ++j) {
         dst[p * kNr + j] = j < nr ? op_b(g, p0 + p, c0 + q + j) : 0.0f;
       }
@@ -556,7 +616,8 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const float*
 void packed_block(const gemm_args<float>& g, const block& blk) {
   pack_buffers& buf = thread_buffers();
   const int64_t kc_max = std::min(kKc, g.k);
-  float* const at = buf.a.get(round_up(std::min(kMc, blk.r1 - blk.r0), kMr) * kc_max);
+  float* const at =
+      buf.a.get(round_up(std::min(kMc, blk.r1 - blk.r0), kMr) * kc_max + kPackSlack);
   float* const bt = buf.b.get(round_up(std::min(kNc, blk.c1 - blk.c0), kNr) * kc_max);
   for (int64_t ic = blk.r0; ic < blk.r1; ic += kMc) {
     const int64_t mc = std::min(kMc, blk.r1 - ic);
