@@ -12,28 +12,27 @@ namespace troupe {
 std::string_view device_kind_name(device_kind k) { return k == device_kind::cpu ? "cpu" : "gpu"; }
 
 // Note [Loaded cores]
-// When other processes keep the cores busy, a pool thread may wait milliseconds for a
-// core (the scheduler's time slice) before it starts a task, or be preempted in the
-// middle of one, while the caller waits for it: two threads then run slower than one.
-// The device watches for it: a hand-off is late when a pool thread starts a task more
-// than kLate after it was scheduled while that thread was idle (a busy pool is not a
-// loaded core), or when a parallel_for's caller waits more than kLate (and longer than
-// it worked) for a helper's block. When late hand-offs are frequent (an exponential
-// average over the last ~2^kScoreShift reaches kLateFraction), the pool is marked
-// contended: a single late one is not enough, since a VM's idle host also stalls a
-// virtual CPU for a millisecond now and then (seen every ~300 products of 256 x 256 x 784
-// here), and backing off for each of those kept a lone process on one thread. For the
-// next backoff interval (starting at
-// kBackoffMin, doubling while contention persists, at most kBackoffMax) parallel_for runs
-// on the caller alone and the executor runs steps on one thread; then the pool is tried
-// again. A lone process never sees such delays and keeps all its threads. Measured by
-// bench/train_vs_peers.py ("2 threads, 1 core busy").
+// When other processes keep the cores busy, a pool thread may be preempted in the middle
+// of a parallel_for block for a whole time slice (~4 ms here, against steps of 0.5-5 ms)
+// while the caller waits for that block: two threads then run slower than one. (A task
+// that merely starts late costs little: a waiting caller runs its own queued tasks, see
+// Note [Waiting callers help].) The device counts the time callers lose that way: waits
+// for a helper's block of more than kLate. When the time lost within a window of
+// kWindow reaches kLostFraction of it, the pool is marked contended: for the next backoff
+// interval (starting at kBackoffMin, doubling while contention persists, at most
+// kBackoffMax) parallel_for runs on the caller alone and the executor runs steps on one
+// thread; then the pool is tried again. Counting time rather than events matters both
+// ways: a VM's idle host also stalls a virtual CPU for a millisecond now and then (seen
+// every ~300 products of 256 x 256 x 784 here), which must not send a lone process to
+// one thread, while under load a few 4 ms stalls among many on-time hand-offs already
+// cost a quarter of the time. Measured by bench/train_vs_peers.py ("2 threads, 1 core
+// busy").
 namespace {
-constexpr int64_t kLate = 300'000;             // ns
-constexpr int64_t kBackoffMin = 50'000'000;    // ns
+constexpr int64_t kLate = 300'000;              // ns
+constexpr int64_t kWindow = 50'000'000;         // ns
+constexpr int64_t kLostFraction = 10;           // percent of kWindow
+constexpr int64_t kBackoffMin = 50'000'000;     // ns
 constexpr int64_t kBackoffMax = 1'000'000'000;  // ns
-constexpr int kScoreShift = 4;
-constexpr int64_t kLateFraction = (1 << 16) / 4;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -106,7 +105,6 @@ void cpu_device::worker_loop(int index) {
   for (;;) {
     uint32_t epoch = work_epoch_.load();
     if (pop(nullptr, t)) {
-      if (t.worker_was_idle) note_delay(now_ns() - t.scheduled_ns, 0);
       run_task(t);
       continue;
     }
@@ -144,26 +142,23 @@ bool cpu_device::contended() const {
   return has_pool() && now_ns() < inline_until_ns_.load(std::memory_order_relaxed);
 }
 
-void cpu_device::note_delay(int64_t delay_ns, int64_t work_ns) {
-  const bool late = delay_ns >= kLate && delay_ns >= work_ns;
-  // The late fraction of recent hand-offs, an exponential average in 1/2^16 (racy
-  // updates from several threads only blur it).
-  int64_t score = late_score_.load(std::memory_order_relaxed);
-  score += ((int64_t(late) << 16) - score) >> kScoreShift;
-  late_score_.store(score, std::memory_order_relaxed);
-  if (!late || score < kLateFraction) {
-    // On time: after a quiet spell the backoff starts small again.
-    if (!late && now_ns() > inline_until_ns_.load(std::memory_order_relaxed) + kBackoffMax)
-      backoff_ns_.store(0, std::memory_order_relaxed);
-    return;
+void cpu_device::note_wait(int64_t wait_ns) {
+  // Relaxed, racy updates from several threads: they only blur the estimate.
+  const int64_t now = now_ns();
+  if (now - window_start_ns_.load(std::memory_order_relaxed) > kWindow) {
+    window_start_ns_.store(now, std::memory_order_relaxed);
+    window_lost_ns_.store(0, std::memory_order_relaxed);
   }
-  // Start counting afresh: after the backoff, a burst of late hand-offs is needed again
-  // (a process's first steps, with fresh threads and page faults, are one such burst).
-  late_score_.store(0, std::memory_order_relaxed);
+  if (wait_ns < kLate) return;
+  const int64_t lost = window_lost_ns_.fetch_add(wait_ns, std::memory_order_relaxed) + wait_ns;
+  if (lost * 100 < kWindow * kLostFraction) return;
+  window_lost_ns_.store(0, std::memory_order_relaxed);
+  // Contention that comes back soon after the last backoff doubles it.
+  const int64_t last_end = inline_until_ns_.load(std::memory_order_relaxed);
   int64_t b = backoff_ns_.load(std::memory_order_relaxed);
-  b = std::clamp<int64_t>(b * 2, kBackoffMin, kBackoffMax);
+  b = now > last_end + kBackoffMax ? kBackoffMin : std::clamp<int64_t>(b * 2, kBackoffMin, kBackoffMax);
   backoff_ns_.store(b, std::memory_order_relaxed);
-  inline_until_ns_.store(now_ns() + b, std::memory_order_relaxed);
+  inline_until_ns_.store(now + b, std::memory_order_relaxed);
 }
 
 void cpu_device::schedule(std::function<void()> fn) {
@@ -173,7 +168,7 @@ void cpu_device::schedule(std::function<void()> fn) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back({std::move(fn), t_owner, now_ns(), idle_workers_.load() > 0});
+    queue_.push_back({std::move(fn), t_owner});
   }
   work_epoch_.fetch_add(1);
   if (idle_workers_.load() > 0) work_epoch_.notify_one();
@@ -229,7 +224,6 @@ void cpu_device::parallel_for(int64_t n, int64_t cost_per_unit,
   job->fn = &fn;
   int helpers = int(std::min<int64_t>(job->num_blocks - 1, num_threads_ - 1));
   for (int i = 0; i < helpers; ++i) schedule([job] { job->work(); });
-  const int64_t start = now_ns();
   job->work();
   // Blocks claimed by others are running now; wait for them (no deadlock: a claimed
   // block is always being executed by a running thread).
@@ -238,9 +232,7 @@ void cpu_device::parallel_for(int64_t n, int64_t cost_per_unit,
     const int64_t waiting = now_ns();
     for (; d < job->num_blocks; d = job->done.load(std::memory_order_acquire))
       job->done.wait(d, std::memory_order_acquire);
-    note_delay(now_ns() - waiting, waiting - start);
-  } else {
-    note_delay(0, 0);
+    note_wait(now_ns() - waiting);
   }
 }
 

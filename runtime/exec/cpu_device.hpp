@@ -59,9 +59,9 @@ class cpu_device {
                     const std::function<void(int64_t, int64_t)>& fn);
   /// The index of the current pool thread in [0, num_threads-1), or -1 elsewhere.
   int current_thread_id() const;
-  /// Whether the pool's threads were recently seen starting late or stalling, because
-  /// other processes keep the cores busy: then parallel_for runs on the caller alone and
-  /// the executor runs a step on one thread, for a while. See Note [Loaded cores].
+  /// Whether callers recently lost much time waiting for pool threads that other
+  /// processes kept from running: then parallel_for runs on the caller alone and the
+  /// executor runs a step on one thread, for a while. See Note [Loaded cores].
   bool contended() const;
   /// The device's resource containers (variables, queues): see Note [Resource containers].
   resource_mgr& resources() { return resources_; }
@@ -70,8 +70,6 @@ class cpu_device {
   struct task {
     std::function<void()> fn;
     const void* owner;
-    int64_t scheduled_ns;
-    bool worker_was_idle;  // for Note [Loaded cores]
   };
   bool has_pool() const { return !workers_.empty(); }
   void worker_loop(int index);
@@ -79,7 +77,7 @@ class cpu_device {
   bool pop(const void* owner, task& out);
   void run_task(task& t);
   // Note [Loaded cores] in cpu_device.cpp.
-  void note_delay(int64_t delay_ns, int64_t work_ns);
+  void note_wait(int64_t wait_ns);
 
   int num_threads_;
   std::mutex mu_;
@@ -93,7 +91,8 @@ class cpu_device {
   std::vector<std::thread> workers_;
   std::atomic<int64_t> inline_until_ns_{0};
   std::atomic<int64_t> backoff_ns_{0};
-  std::atomic<int64_t> late_score_{0};
+  std::atomic<int64_t> window_start_ns_{0};
+  std::atomic<int64_t> window_lost_ns_{0};
   resource_mgr resources_;
 };
 
