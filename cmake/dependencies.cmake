@@ -25,3 +25,11 @@ if(TROUPE_ENABLE_CUDA)
     message(STATUS "troupe: no CUDA compiler found, building without CUDA")
   endif()
 endif()
+
+# CAF 0.17 (libcaf-dev): Debian ships neither a CMake config nor a .pc file, so the
+# imported target is made by hand (../shared/TOOLCHAIN.md, pitfall 2).
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+add_library(CAF::core UNKNOWN IMPORTED)
+set_target_properties(CAF::core PROPERTIES IMPORTED_LOCATION ${CAF_CORE_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${CAF_INCLUDE_DIR} INTERFACE_LINK_LIBRARIES Threads::Threads)
