@@ -2,6 +2,11 @@
 // in PyTorch and TensorFlow); bench/train_vs_peers.py runs all three side by side.
 //
 //   build/bench/train_bench [--threads N] [--configs mlp_b32_sgd,...] [--seconds S]
+//                           [--path session|actor]
+//
+// --path actor sends every step to a device actor (actors/device) from a blocking
+// requester, as a training loop driving actors does; the difference to --path session
+// is the actor path's overhead.
 //
 // Prints one JSON line per configuration:
 //   {"system": "troupe", "config": "mlp_b32_sgd", "threads": 1, "examples_per_s": 12345.6}
@@ -10,11 +15,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "actors/device/device_actor.hpp"
 #include "kernels/platform.hpp"
 #include "runtime/exec/session.hpp"
 #include "runtime/ops/array_ops.hpp"
@@ -90,7 +97,7 @@ tensor random_tensor(dtype t, const tensor_shape& shape, std::mt19937_64& rng, i
 
 // One model ready to train: the graph, its session, the train op and fed batches.
 struct bench_model {
-  std::unique_ptr<graph> g;
+  std::shared_ptr<graph> g;
   std::vector<output> inputs;
   std::vector<std::vector<tensor>> pool;  // kPool batches, one tensor per input
   operation train;
@@ -99,7 +106,7 @@ struct bench_model {
 
 expected<bench_model> build(const platform& plat, const config& c) {
   bench_model m;
-  m.g = std::make_unique<graph>(plat.ops());
+  m.g = std::make_shared<graph>(plat.ops());
   scope s = scope::root(*m.g);
   std::mt19937_64 rng(1);
   std::vector<variable> vars;
@@ -170,19 +177,8 @@ expected<bench_model> build(const platform& plat, const config& c) {
   return m;
 }
 
-expected<double> examples_per_second(const platform& plat, const config& c, int threads,
-                                     double seconds) {
-  bench_model m = TROUPE_TRY(build(plat, c));
-  session sess(*m.g, plat.kernels(), {.num_threads = threads});
-  TROUPE_TRY(sess.run(std::vector<std::pair<output, tensor>>{}, {}, {m.init}));
-  std::vector<std::pair<output, tensor>> feeds(m.inputs.size());
-  int64_t i = 0;
-  auto step = [&]() -> error {
-    const auto& batch = m.pool[size_t(i++ % kPool)];
-    for (size_t k = 0; k < feeds.size(); ++k) feeds[k] = {m.inputs[k], batch[k]};
-    TROUPE_TRY(sess.run(feeds, {}, {m.train}));
-    return {};
-  };
+// Runs `step` for at least `seconds` (and 5 steps) after 10 warm-up steps.
+expected<double> time_steps(const config& c, double seconds, const std::function<error()>& step) {
   for (int w = 0; w < 10; ++w) TROUPE_TRY(step());
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
@@ -195,9 +191,49 @@ expected<double> examples_per_second(const platform& plat, const config& c, int 
   }
 }
 
+expected<double> examples_per_second(const platform& plat, const config& c, int threads,
+                                     double seconds, bool actor_path) {
+  bench_model m = TROUPE_TRY(build(plat, c));
+  int64_t i = 0;
+  if (actor_path) {
+    actors::system_config cfg;
+    caf::actor_system sys(cfg);
+    caf::scoped_actor self(sys);
+    auto dev = actors::spawn_device(sys, m.g, plat.kernels(), {.threads = threads});
+    auto request = [&](actors::run_request req) -> error {
+      error e;
+      self->request(dev, caf::infinite, actors::run_atom::value, std::move(req))
+          .receive([](actors::run_result&) {}, [&](caf::error& err) { e = actors::from_caf(err); });
+      return e;
+    };
+    const std::string train = m.g->at(m.train.node).name;
+    TROUPE_TRY(request({{}, {}, {m.g->at(m.init.node).name}}));
+    std::vector<std::string> names;
+    for (const output& in : m.inputs) names.push_back(in.name());
+    auto eps = time_steps(c, seconds, [&]() -> error {
+      const auto& batch = m.pool[size_t(i++ % kPool)];
+      actors::run_request req{{}, {}, {train}};
+      for (size_t k = 0; k < names.size(); ++k) req.feeds.emplace_back(names[k], batch[k]);
+      return request(std::move(req));
+    });
+    self->send_exit(dev, caf::exit_reason::user_shutdown);
+    return eps;
+  }
+  session sess(*m.g, plat.kernels(), {.num_threads = threads});
+  TROUPE_TRY(sess.run(std::vector<std::pair<output, tensor>>{}, {}, {m.init}));
+  std::vector<std::pair<output, tensor>> feeds(m.inputs.size());
+  return time_steps(c, seconds, [&]() -> error {
+    const auto& batch = m.pool[size_t(i++ % kPool)];
+    for (size_t k = 0; k < feeds.size(); ++k) feeds[k] = {m.inputs[k], batch[k]};
+    TROUPE_TRY(sess.run(feeds, {}, {m.train}));
+    return {};
+  });
+}
+
 int run(int argc, char** argv) {
   int threads = 1;
   double seconds = 1.5;
+  bool actor_path = false;
   std::string configs =
       "mlp_b32_sgd,mlp_b32_adam,mlp_b256_sgd,mlp_b256_adam,wd_b512_adagrad,wd_b512_adam";
   for (int i = 1; i < argc; ++i) {
@@ -205,8 +241,13 @@ int run(int argc, char** argv) {
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--configs" && i + 1 < argc) configs = argv[++i];
+    else if (a == "--path" && i + 1 < argc && (std::string(argv[i + 1]) == "session" ||
+                                               std::string(argv[i + 1]) == "actor"))
+      actor_path = std::string(argv[++i]) == "actor";
     else {
-      std::fprintf(stderr, "usage: train_bench [--threads N] [--configs a,b] [--seconds S]\n");
+      std::fprintf(stderr,
+                   "usage: train_bench [--threads N] [--configs a,b] [--seconds S] "
+                   "[--path session|actor]\n");
       return 2;
     }
   }
@@ -214,14 +255,14 @@ int run(int argc, char** argv) {
   std::stringstream list(configs);
   for (std::string name; std::getline(list, name, ',');) {
     auto c = parse_config(name);
-    auto eps = c ? examples_per_second(plat, *c, threads, seconds) : expected<double>(c.error_value());
+    auto eps = c ? examples_per_second(plat, *c, threads, seconds, actor_path) : expected<double>(c.error_value());
     if (!eps) {
       std::fprintf(stderr, "train_bench: %s\n", eps.error_value().to_string().c_str());
       return 1;
     }
     std::printf("{\"system\": \"troupe\", \"config\": \"%s\", \"threads\": %d, "
-                "\"examples_per_s\": %.1f}\n",
-                name.c_str(), threads, *eps);
+                "\"path\": \"%s\", \"examples_per_s\": %.1f}\n",
+                name.c_str(), threads, actor_path ? "actor" : "session", *eps);
     std::fflush(stdout);
   }
   return 0;
