@@ -58,6 +58,23 @@ expected<replica_model> make_replica_model(std::shared_ptr<graph> g, const platf
   return m;
 }
 
+namespace {
+
+template <class T>
+expected<T> ask_supervisor(caf::actor_system& sys, const supervisor_actor& sup,
+                           std::chrono::milliseconds timeout, const auto&... xs) {
+  caf::scoped_actor self(sys);
+  expected<T> out = make_error(errc::deadline_exceeded, "supervisor: no answer");
+  self->request(sup, timeout, xs...)
+      .receive([&](T& v) { out = std::move(v); }, [&](caf::error& e) { out = from_caf(e); });
+  return out;
+}
+
+std::string device_name(int r) { return str_cat("/cpu:", r); }
+std::string shard_name(int s) { return str_cat("shard:", s); }
+
+}  // namespace
+
 expected<std::unique_ptr<data_parallel_trainer>> data_parallel_trainer::make(
     caf::actor_system& sys, const platform& p, replica_model model, data_parallel_options opts) {
   TROUPE_REQUIRE(opts.replicas >= 1 && opts.shards >= 1, "data_parallel_trainer: ",
@@ -66,58 +83,171 @@ expected<std::unique_ptr<data_parallel_trainer>> data_parallel_trainer::make(
   std::unique_ptr<data_parallel_trainer> t(new data_parallel_trainer);
   t->sys_ = &sys;
   std::vector<variable_spec> specs;
-  std::vector<piece_value> initial;
   for (const replica_variable& v : model.variables) {
     specs.push_back({v.name, v.type, v.shape, v.embedding});
-    initial.push_back({v.name, v.initial});
+    t->initial_.push_back({v.name, v.initial});
   }
   t->plan_ = std::make_shared<const shard_plan>(
       TROUPE_TRY(shard_plan::make(std::move(specs), opts.shards, opts.plan)));
-  for (int s = 0; s < opts.shards; ++s) {
+  // Every device and shard is a child of one supervisor (Note [Recovery]).
+  std::vector<child_spec> children;
+  for (int r = 0; r < opts.replicas; ++r) {
+    children.push_back(
+        {device_name(r), [g = model.g, kernels = &p.kernels(), r, threads = opts.device_threads](
+                             caf::actor_system& s, int) -> expected<caf::actor> {
+           return caf::actor_cast<caf::actor>(
+               spawn_device(s, g, *kernels, {.name = device_name(r), .threads = threads}));
+         }});
+  }
+  for (int i = 0; i < opts.shards; ++i) {
     shard_options so;
-    so.index = s;
-    so.pieces = t->plan_->pieces_on(s);
+    so.index = i;
+    so.pieces = t->plan_->pieces_on(i);
     so.optimizer = opts.optimizer;
     so.mode = opts.mode;
     so.replicas = opts.replicas;
     so.backup_replicas = opts.backup_replicas;
-    t->shards_.push_back(TROUPE_TRY(spawn_parameter_shard(sys, p, std::move(so))));
+    children.push_back({shard_name(i), [so, pp = &p](caf::actor_system& s, int) -> expected<caf::actor> {
+                          return caf::actor_cast<caf::actor>(
+                              TROUPE_TRY(spawn_parameter_shard(s, *pp, so)));
+                        }});
   }
-  for (int r = 0; r < opts.replicas; ++r) {
-    t->devices_.push_back(spawn_device(sys, model.g, p.kernels(),
-                                       {.name = str_cat("/cpu:", r), .threads = opts.device_threads}));
-  }
-  shard_client client(sys, t->plan_, t->shards_);
-  TROUPE_TRY(client.init(initial));
-  t->model_ = std::move(model);
   t->opts_ = opts;
+  t->supervisor_ = spawn_supervisor(sys, "data_parallel", std::move(children), opts.restarts);
+  for (int r = 0; r < opts.replicas; ++r) {
+    caf::actor h = TROUPE_TRY(ask_supervisor<caf::actor>(sys, t->supervisor_, opts.request_timeout,
+                                                         get_atom::value, device_name(r)));
+    t->devices_.push_back(caf::actor_cast<device_actor>(h));
+  }
+  for (int i = 0; i < opts.shards; ++i) {
+    caf::actor h = TROUPE_TRY(ask_supervisor<caf::actor>(sys, t->supervisor_, opts.request_timeout,
+                                                         get_atom::value, shard_name(i)));
+    t->shards_.push_back(caf::actor_cast<parameter_shard_actor>(h));
+  }
+  t->model_ = std::move(model);
+  shard_client client(sys, t->plan_, t->shards_, opts.request_timeout);
+  TROUPE_TRY(client.init(t->initial_));
+  if (!opts.checkpoint_dir.empty()) TROUPE_TRY(t->save());
+  t->known_restarts_ = TROUPE_TRY(t->total_restarts());
   return t;
 }
 
 data_parallel_trainer::~data_parallel_trainer() {
-  for (auto& d : devices_) caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
-  for (auto& s : shards_) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  // The supervisor stops its children.
+  if (supervisor_) caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+}
+
+device_actor data_parallel_trainer::device(int replica) const { return devices_.at(size_t(replica)); }
+parameter_shard_actor data_parallel_trainer::shard(int index) const {
+  return shards_.at(size_t(index));
+}
+
+expected<int> data_parallel_trainer::total_restarts() {
+  supervisor_stats st = TROUPE_TRY(ask_supervisor<supervisor_stats>(
+      *sys_, supervisor_, opts_.request_timeout, stats_atom::value));
+  int n = 0;
+  for (const auto& [name, count] : st.restarts) n += count;
+  return n;
+}
+
+expected<caf::actor> data_parallel_trainer::restarted(const std::string& name,
+                                                      const caf::actor& old) {
+  auto deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+  for (;;) {
+    caf::actor h = TROUPE_TRY(ask_supervisor<caf::actor>(*sys_, supervisor_, opts_.request_timeout,
+                                                         get_atom::value, name));
+    if (h && h != old) return h;
+    if (std::chrono::steady_clock::now() > deadline)
+      return make_error(errc::unavailable, "data_parallel_trainer: '", name,
+                        "' failed and was not restarted in time");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+error data_parallel_trainer::save() {
+  shard_client client(*sys_, plan_, shards_, opts_.request_timeout);
+  TROUPE_TRY(client.save(opts_.checkpoint_dir, step_));
+  return {};
+}
+
+error data_parallel_trainer::recover() {
+  // Wait until the supervisor has restarted whoever failed.
+  auto deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+  int now = TROUPE_TRY(total_restarts());
+  while (now <= known_restarts_) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return make_error(errc::unavailable,
+                        "data_parallel_trainer: a shard or device failed and was not restarted");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    now = TROUPE_TRY(total_restarts());
+  }
+  known_restarts_ = now;
+  for (int r = 0; r < opts_.replicas; ++r) {
+    caf::actor h = TROUPE_TRY(ask_supervisor<caf::actor>(*sys_, supervisor_, opts_.request_timeout,
+                                                         get_atom::value, device_name(r)));
+    devices_[size_t(r)] = caf::actor_cast<device_actor>(h);
+  }
+  for (int i = 0; i < opts_.shards; ++i) {
+    caf::actor h = TROUPE_TRY(ask_supervisor<caf::actor>(*sys_, supervisor_, opts_.request_timeout,
+                                                         get_atom::value, shard_name(i)));
+    shards_[size_t(i)] = caf::actor_cast<parameter_shard_actor>(h);
+  }
+  // Every shard back to one consistent step.
+  shard_client client(*sys_, plan_, shards_, opts_.request_timeout);
+  if (!opts_.checkpoint_dir.empty()) {
+    step_ = TROUPE_TRY(client.restore(opts_.checkpoint_dir));
+  } else {
+    TROUPE_TRY(client.init(initial_));
+    step_ = 0;
+  }
+  return {};
 }
 
 expected<std::vector<double>> data_parallel_trainer::train(int64_t steps,
                                                            const batch_source& batches) {
+  const int64_t first = step_, target = step_ + steps;
   const int replicas = opts_.replicas;
   std::vector<std::vector<double>> losses(static_cast<size_t>(replicas),
-                                         std::vector<double>(static_cast<size_t>(steps)));
+                                          std::vector<double>(static_cast<size_t>(steps)));
+  const bool checkpoints = !opts_.checkpoint_dir.empty() && opts_.checkpoint_every > 0;
+  int recoveries = 0;
+  while (step_ < target) {
+    int64_t end = target;
+    if (checkpoints) end = std::min(target, (step_ / opts_.checkpoint_every + 1) * opts_.checkpoint_every);
+    error e = run_steps(step_, end, first, batches, losses);
+    if (!e) {
+      step_ = end;
+      if (checkpoints && step_ % opts_.checkpoint_every == 0) TROUPE_TRY(save());
+      continue;
+    }
+    if (e.code() != errc::unavailable || recoveries >= opts_.max_recoveries) return e;
+    ++recoveries;
+    ++recoveries_;
+    if (error r = recover()) return std::move(r).with_context(str_cat("recovering from: ", e.to_string()));
+  }
+  std::vector<double> mean(size_t(steps), 0.0);
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int r = 0; r < replicas; ++r) mean[size_t(t)] += losses[size_t(r)][size_t(t)];
+    mean[size_t(t)] /= double(replicas);
+  }
+  return mean;
+}
+
+error data_parallel_trainer::run_steps(int64_t begin, int64_t end, int64_t first,
+                                       const batch_source& batches,
+                                       std::vector<std::vector<double>>& losses) {
   std::mutex mu;
-  error first;
+  error first_error;
   std::atomic<bool> failed{false};
   std::vector<std::string> names;
   for (const replica_variable& v : model_.variables) names.push_back(v.name);
 
   auto replica = [&](int r) -> error {
-    // A replica waits in pull for the others' pushes (sync); if one fails the others
-    // stop at their next step, or when the client's time-out ends a pull that waits.
-    shard_client client(*sys_, plan_, shards_, std::chrono::seconds(30));
+    shard_client client(*sys_, plan_, shards_, opts_.request_timeout);
     caf::scoped_actor self(*sys_);
-    for (int64_t t = 0; t < steps; ++t) {
+    device_actor dev = devices_[size_t(r)];
+    for (int64_t step = begin; step < end; ++step) {
       if (failed.load()) return {};
-      const int64_t step = step_ + t;
       std::vector<tensor> values = TROUPE_TRY(client.pull(step, names));
       std::vector<tensor> batch = TROUPE_TRY(batches(r, step));
       TROUPE_REQUIRE(batch.size() == model_.inputs.size(), "batch for replica ", r, " at step ",
@@ -135,12 +265,20 @@ expected<std::vector<double>> data_parallel_trainer::train(int64_t steps,
           req.fetches.push_back(v.dense_gradient);
         }
       }
+      // A device that died is restarted by the supervisor; retry the step there
+      // (devices hold no state here: Note [Recovery]).
       expected<run_result> out = make_error(errc::deadline_exceeded, "no answer");
-      self->request(devices_[size_t(r)], std::chrono::seconds(60), run_atom::value, std::move(req))
-          .receive([&](run_result& res) { out = std::move(res); },
-                   [&](caf::error& e) { out = from_caf(e); });
+      for (int attempt = 0;; ++attempt) {
+        self->request(dev, opts_.request_timeout, run_atom::value, req)
+            .receive([&](run_result& res) { out = std::move(res); },
+                     [&](caf::error& e) { out = from_caf(e); });
+        if (out || out.error_value().code() != errc::unavailable || attempt >= 3) break;
+        dev = caf::actor_cast<device_actor>(
+            TROUPE_TRY(restarted(device_name(r), caf::actor_cast<caf::actor>(dev))));
+        devices_[size_t(r)] = dev;  // only this replica's thread touches index r
+      }
       run_result res = TROUPE_TRY(std::move(out));
-      losses[size_t(r)][size_t(t)] = double(res.fetches[0].data<float>()[0]);
+      if (step >= first) losses[size_t(r)][size_t(step - first)] = double(res.fetches[0].data<float>()[0]);
       std::vector<variable_gradient> grads;
       size_t k = 1;
       for (const replica_variable& v : model_.variables) {
@@ -159,28 +297,21 @@ expected<std::vector<double>> data_parallel_trainer::train(int64_t steps,
   };
 
   std::vector<std::thread> threads;
-  for (int r = 0; r < replicas; ++r) {
+  for (int r = 0; r < opts_.replicas; ++r) {
     threads.emplace_back([&, r] {
       error e = replica(r);
       if (!e) return;
       failed.store(true);
       std::lock_guard<std::mutex> lock(mu);
-      if (!first) first = std::move(e).with_context(str_cat("replica ", r));
+      if (!first_error) first_error = std::move(e).with_context(str_cat("replica ", r));
     });
   }
   for (std::thread& th : threads) th.join();
-  if (first) return first;
-  step_ += steps;
-  std::vector<double> mean(size_t(steps), 0.0);
-  for (int64_t t = 0; t < steps; ++t) {
-    for (int r = 0; r < replicas; ++r) mean[size_t(t)] += losses[size_t(r)][size_t(t)];
-    mean[size_t(t)] /= double(replicas);
-  }
-  return mean;
+  return first_error;
 }
 
 expected<std::vector<tensor>> data_parallel_trainer::values(const std::vector<std::string>& names) {
-  shard_client client(*sys_, plan_, shards_);
+  shard_client client(*sys_, plan_, shards_, opts_.request_timeout);
   return client.pull(step_, names);
 }
 

@@ -7,6 +7,17 @@
 // gradients, push the gradients to the shards. In sync mode the shards apply one update
 // per step with the mean of the R gradients, so R replicas of batch B follow 1 replica of
 // batch R*B when the loss is a mean over the batch. See docs/actors.md.
+//
+// Note [Recovery]
+// A supervisor watches every device and shard. A device that fails (killed, or a step
+// that throws) is restarted empty - devices hold no state here - and its replica retries
+// the step in flight with the new handle. A shard that fails is restarted empty too; the
+// replicas' requests to it fail (unavailable), every replica stops, and the trainer rolls
+// every shard back to the newest checkpoint (or to the initial values when there is
+// none yet) and continues from its step. Batches are a function of (replica, step), so
+// the steps after the checkpoint are redone with the same examples: none is lost or
+// used twice in the model that results. A crash loop ends training with the
+// supervisor's error.
 
 #include <functional>
 #include <memory>
@@ -17,6 +28,7 @@
 #include "actors/device/device_actor.hpp"
 #include "actors/shard/shard_client.hpp"
 #include "actors/shard/parameter_shard.hpp"
+#include "actors/supervisor/supervisor.hpp"
 #include "runtime/graph/scope.hpp"
 #include "runtime/ops/variable_ops.hpp"
 
@@ -65,6 +77,16 @@ struct data_parallel_options {
   update_mode mode = update_mode::sync;
   int backup_replicas = 0;  ///< sync: apply when R - k replicas pushed
   plan_options plan;
+  /// The shards save into checkpoint_dir/shard-<s> every `checkpoint_every` steps (and
+  /// at step 0); "" or 0: never (a failed shard then restarts training from step 0).
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 0;
+  /// Restarts allowed per child before the job stops (see restart_policy), and shard
+  /// recoveries allowed per train() call.
+  restart_policy restarts;
+  int max_recoveries = 5;
+  /// Time-out of each request to a shard or device.
+  std::chrono::milliseconds request_timeout{30'000};
 };
 
 /// A batch for `replica` at `step`: one tensor per replica_model::inputs.
@@ -89,17 +111,35 @@ class data_parallel_trainer {
   /// Steps applied so far (sync).
   int64_t step() const { return step_; }
   const shard_plan& plan() const { return *plan_; }
+  /// The current handles (for fault injection in tests).
+  device_actor device(int replica) const;
+  parameter_shard_actor shard(int index) const;
+  /// Shard recoveries (roll-backs to a checkpoint) so far.
+  int recoveries() const { return recoveries_; }
 
  private:
   data_parallel_trainer() = default;
+  // Runs steps [begin, end) on every replica; `losses[step - first]` gets the mean loss.
+  error run_steps(int64_t begin, int64_t end, int64_t first, const batch_source& batches,
+                  std::vector<std::vector<double>>& losses);
+  // The child's handle once it differs from `old` (after a restart), bounded in time.
+  expected<caf::actor> restarted(const std::string& name, const caf::actor& old);
+  expected<int> total_restarts();
+  // Note [Recovery]: new handles, every shard back to the newest checkpoint.
+  error recover();
+  error save();
 
   caf::actor_system* sys_ = nullptr;
   replica_model model_;
   data_parallel_options opts_;
   std::shared_ptr<const shard_plan> plan_;
+  supervisor_actor supervisor_;
   std::vector<parameter_shard_actor> shards_;
   std::vector<device_actor> devices_;
+  std::vector<piece_value> initial_;
   int64_t step_ = 0;
+  int recoveries_ = 0;
+  int known_restarts_ = 0;
 };
 
 }  // namespace troupe::actors

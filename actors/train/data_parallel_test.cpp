@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "actors/testing/actor_test_util.hpp"
@@ -131,6 +133,86 @@ TEST_F(data_parallel_test, adam_with_three_shards_matches_too) {
   std::vector<tensor> three = train(3, 3, 30, 24, adam, nullptr, 64);
   ASSERT_EQ(one.size(), three.size());
   for (size_t i = 0; i < one.size(); ++i) EXPECT_LT(max_abs_diff(one[i], three[i]), 1e-5) << i;
+}
+
+// Fault injection (Note [Recovery]): one run undisturbed, one where a device or a shard is
+// killed mid-training. `kill` is called once, from replica 0's batch source at `at`.
+struct fault_run {
+  std::vector<tensor> values;
+  std::map<int64_t, int> batches_per_step;  // batches handed to replica 0, by step
+  int recoveries = 0;
+};
+
+fault_run run_with_fault(caf::actor_system& sys, int64_t at,
+                         const std::function<void(data_parallel_trainer&)>& kill,
+                         const std::string& checkpoint_dir) {
+  fault_run out;
+  auto model = build_model();
+  EXPECT_TRUE(model.has_value());
+  data_parallel_options o{.replicas = 2, .shards = 2,
+                          .optimizer = {.rule = "adam", .learning_rate = 0.01}};
+  o.plan.split_bytes = 64;
+  o.checkpoint_dir = checkpoint_dir;
+  o.checkpoint_every = 10;
+  o.request_timeout = std::chrono::seconds(10);
+  auto t = data_parallel_trainer::make(sys, the_platform(), std::move(*model), o);
+  EXPECT_TRUE(t.has_value()) << t.error_value().to_string();
+  if (!t) return out;
+  dataset data(16);
+  std::mutex mu;
+  bool killed = false;
+  auto r = (*t)->train(60, [&](int replica, int64_t step) -> expected<std::vector<tensor>> {
+    if (replica == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++out.batches_per_step[step];
+      if (step == at && !killed && kill) {
+        killed = true;
+        kill(**t);
+      }
+    }
+    return data.batch(step, replica * 8, (replica + 1) * 8);
+  });
+  EXPECT_TRUE(r.has_value()) << r.error_value().to_string();
+  out.recoveries = (*t)->recoveries();
+  auto v = (*t)->values({"table", "w1", "b1", "w2"});
+  EXPECT_TRUE(v.has_value()) << v.error_value().to_string();
+  if (v) out.values = *v;
+  return out;
+}
+
+TEST_F(data_parallel_test, a_killed_device_is_restarted_and_its_step_retried) {
+  testing::temp_dir a, b;
+  fault_run clean = run_with_fault(sys, -1, nullptr, a.path.string());
+  fault_run hurt = run_with_fault(sys, 23, [](data_parallel_trainer& t) {
+    caf::anon_send_exit(t.device(1), caf::exit_reason::kill);
+  }, b.path.string());
+  ASSERT_EQ(hurt.values.size(), clean.values.size());
+  for (size_t i = 0; i < clean.values.size(); ++i)
+    EXPECT_LT(max_abs_diff(clean.values[i], hurt.values[i]), 1e-6) << i;
+  EXPECT_EQ(hurt.recoveries, 0);  // no roll-back: the device held no state
+  for (const auto& [step, n] : hurt.batches_per_step) EXPECT_EQ(n, 1) << "step " << step;
+  EXPECT_EQ(hurt.batches_per_step.size(), 60u);
+}
+
+// A killed shard: every shard rolls back to the checkpoint of step 20 and the steps after
+// it are redone with the same batches; the result is the undisturbed run's, and no batch
+// before the checkpoint is used twice.
+TEST_F(data_parallel_test, a_killed_shard_rolls_back_to_the_checkpoint_and_catches_up) {
+  testing::temp_dir a, b;
+  fault_run clean = run_with_fault(sys, -1, nullptr, a.path.string());
+  fault_run hurt = run_with_fault(sys, 27, [](data_parallel_trainer& t) {
+    caf::anon_send_exit(t.shard(1), caf::exit_reason::kill);
+  }, b.path.string());
+  ASSERT_EQ(hurt.values.size(), clean.values.size());
+  for (size_t i = 0; i < clean.values.size(); ++i)
+    EXPECT_LT(max_abs_diff(clean.values[i], hurt.values[i]), 1e-6) << i;
+  EXPECT_EQ(hurt.recoveries, 1);
+  EXPECT_EQ(hurt.batches_per_step.size(), 60u);  // none lost
+  for (const auto& [step, n] : hurt.batches_per_step) {
+    if (step < 20 || step > 28) EXPECT_EQ(n, 1) << "step " << step;
+    else EXPECT_LE(n, 2) << "step " << step;  // redone after the roll-back
+  }
+  EXPECT_EQ(hurt.batches_per_step[20], 2);
 }
 
 TEST_F(data_parallel_test, a_failing_batch_stops_training_with_the_replica_named) {
